@@ -1,0 +1,211 @@
+// Races repeated many times: they catch lost wake-ups (a hang, caught by the
+// hang guard), double completions (a callback run twice, a result both set
+// and cancelled) and use-after-free (under the sanitizers).
+// CF_STRESS_SCALE (an integer, default 1) multiplies the repetitions.
+
+#include "catch.hpp"
+#include "sync.hpp"
+
+#include <concurrent/futures.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace cf = concurrent::futures;
+using namespace std::chrono_literals;
+
+namespace {
+
+int repetitions(int base) {
+  const char *scale = std::getenv("CF_STRESS_SCALE");
+  return base * (scale != nullptr ? std::max(1, std::atoi(scale)) : 1);
+}
+
+} // namespace
+
+TEST_CASE("every thread blocked on a future wakes when it completes",
+          "[stress]") {
+  for (int rep = 0; rep < repetitions(2000); ++rep) {
+    cf::Future<int> f;
+    std::atomic<int> woke = 0;
+    {
+      std::vector<std::jthread> waiters;
+      for (int i = 0; i < 3; ++i) {
+        waiters.emplace_back([&] {
+          if (f.result(test::hang_guard) == rep) {
+            ++woke;
+          }
+        });
+      }
+      f.set_result(rep);
+    }
+    REQUIRE(woke == 3);
+  }
+}
+
+TEST_CASE("set_result() racing cancel(): exactly one wins and callbacks run "
+          "once",
+          "[stress]") {
+  for (int rep = 0; rep < repetitions(3000); ++rep) {
+    cf::Future<int> f;
+    std::atomic<int> callbacks = 0;
+    std::atomic<int> late_callbacks = 0;
+    f.add_done_callback([&](const cf::Future<int> &) { ++callbacks; });
+    std::atomic<bool> set_won = false;
+    std::atomic<bool> cancel_won = false;
+    {
+      std::jthread setter([&] {
+        try {
+          f.set_result(1);
+          set_won = true;
+        } catch (const cf::InvalidStateError &) {
+        }
+      });
+      std::jthread canceller([&] { cancel_won = f.cancel(); });
+      std::jthread adder([&] {
+        f.add_done_callback([&](const cf::Future<int> &) { ++late_callbacks; });
+      });
+    }
+    REQUIRE(set_won != cancel_won);
+    REQUIRE(callbacks == 1);
+    REQUIRE(late_callbacks == 1);
+    REQUIRE(f.done());
+    REQUIRE(f.cancelled() == cancel_won.load());
+  }
+}
+
+TEST_CASE("wait() and as_completed() never miss a concurrent completion",
+          "[stress]") {
+  std::mt19937 rng(12345);
+  for (int rep = 0; rep < repetitions(1000); ++rep) {
+    std::vector<cf::Future<int>> fs(6);
+    std::vector<cf::Future<int>> shuffled = fs;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    const auto when = static_cast<cf::ReturnWhen>(rep % 3);
+    std::jthread finisher([&] {
+      for (std::size_t i = 0; i < shuffled.size(); ++i) {
+        if (i % 3 == 0) {
+          shuffled[i].cancel();
+        } else if (i % 3 == 1) {
+          shuffled[i].set_exception(
+              std::make_exception_ptr(std::runtime_error("e")));
+        } else {
+          shuffled[i].set_result(static_cast<int>(i));
+        }
+      }
+    });
+    auto [done, not_done] = cf::wait(fs, test::hang_guard, when);
+    REQUIRE(!done.empty());
+    int yielded = 0;
+    for (const auto &f : cf::as_completed(fs, test::hang_guard)) {
+      REQUIRE(f.done());
+      ++yielded;
+    }
+    REQUIRE(yielded == 6);
+  }
+}
+
+TEST_CASE("pools survive many threads submitting while others cancel, wait, "
+          "add callbacks and shut down",
+          "[stress]") {
+  std::mt19937 rng(2024);
+  for (int rep = 0; rep < repetitions(1000); ++rep) {
+    const int workers = 1 + rep % 4;
+    const bool cancel_futures = rng() % 2 == 0;
+    cf::ThreadPoolExecutor pool(workers);
+    std::mutex m;
+    std::vector<cf::Future<int>> fs;
+    std::atomic<int> callbacks = 0;
+    std::atomic<int> rejected = 0;
+    std::atomic<bool> stop = false;
+    {
+      std::vector<std::jthread> threads;
+      for (int s = 0; s < 2; ++s) {
+        threads.emplace_back([&, s] {
+          for (int i = 0; i < 20; ++i) {
+            try {
+              auto f = pool.submit([i, s] { return i + 100 * s; });
+              f.add_done_callback(
+                  [&](const cf::Future<int> &) { ++callbacks; });
+              std::lock_guard lock(m);
+              fs.push_back(f);
+            } catch (const std::runtime_error &) {
+              ++rejected; // shut down under our feet: allowed
+            }
+          }
+        });
+      }
+      threads.emplace_back([&] { // cancels whatever it finds
+        while (!stop) {
+          std::vector<cf::Future<int>> snapshot;
+          {
+            std::lock_guard lock(m);
+            snapshot = fs;
+          }
+          for (std::size_t i = 0; i < snapshot.size(); i += 3) {
+            snapshot[i].cancel();
+          }
+          (void)cf::wait(snapshot, 1ms, cf::FIRST_COMPLETED);
+          std::this_thread::yield();
+          if (snapshot.size() + static_cast<std::size_t>(rejected) >= 40) {
+            break;
+          }
+        }
+      });
+      threads.emplace_back([&] { pool.shutdown(false, cancel_futures); });
+    }
+    stop = true;
+    pool.shutdown(true);
+    std::lock_guard lock(m);
+    REQUIRE(fs.size() + static_cast<std::size_t>(rejected.load()) == 40);
+    for (auto &f : fs) {
+      REQUIRE(f.done());
+      if (!f.cancelled()) {
+        REQUIRE(f.exception() == nullptr);
+      }
+    }
+    REQUIRE(callbacks == static_cast<int>(fs.size()));
+  }
+}
+
+TEST_CASE("submit() racing shutdown(): a call is either rejected or completed",
+          "[stress]") {
+  for (int rep = 0; rep < repetitions(2000); ++rep) {
+    std::optional<cf::Future<int>> f;
+    bool rejected = false;
+    {
+      cf::ThreadPoolExecutor pool(2);
+      std::jthread closer([&] { pool.shutdown(rep % 2 == 0, rep % 3 == 0); });
+      try {
+        f = pool.submit([] { return 1; });
+      } catch (const std::runtime_error &) {
+        rejected = true;
+      }
+    }
+    if (!rejected) {
+      REQUIRE(f->done());
+      REQUIRE((f->cancelled() || f->result() == 1));
+    }
+  }
+}
+
+TEST_CASE("map() destroyed mid-iteration while calls complete", "[stress]") {
+  cf::ThreadPoolExecutor pool(4);
+  std::vector<int> xs(32);
+  for (int rep = 0; rep < repetitions(500); ++rep) {
+    auto results = pool.map([](int x) { return x + 1; }, xs,
+                            cf::MapOptions{.buffersize = 1 + rep % 8});
+    int n = 0;
+    for (int y : results) {
+      REQUIRE(y == 1);
+      if (++n == rep % 32) {
+        break;
+      }
+    }
+  }
+}

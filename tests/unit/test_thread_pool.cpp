@@ -1,0 +1,179 @@
+// ThreadPoolExecutor: workers, names, initializer, options.
+
+#include "catch.hpp"
+#include "sync.hpp"
+
+#include <concurrent/futures/thread.hpp>
+#include <concurrent/futures/wait.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <sched.h>
+
+namespace cf = concurrent::futures;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string current_thread_name() {
+  char name[64] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+int affinity_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  return CPU_COUNT(&set);
+}
+
+thread_local bool initialized = false;
+
+} // namespace
+
+TEST_CASE("max_workers defaults to min(32, usable CPUs + 4)", "[thread_pool]") {
+  cf::ThreadPoolExecutor pool;
+  CHECK(pool.max_workers() == std::min(32, affinity_cpus() + 4));
+  CHECK(cf::ThreadPoolExecutor::default_max_workers() == pool.max_workers());
+  cf::ThreadPoolExecutor with_options({.thread_name_prefix = "x"});
+  CHECK(with_options.max_workers() == pool.max_workers());
+}
+
+TEST_CASE("max_workers <= 0 throws std::invalid_argument", "[thread_pool]") {
+  CHECK_THROWS_AS(cf::ThreadPoolExecutor(0), std::invalid_argument);
+  CHECK_THROWS_AS(cf::ThreadPoolExecutor(-1), std::invalid_argument);
+  CHECK_THROWS_AS(cf::ThreadPoolExecutor({.max_workers = 0}),
+                  std::invalid_argument);
+  cf::ThreadPoolExecutor three(3);
+  CHECK(three.max_workers() == 3);
+}
+
+TEST_CASE("threads start lazily, as work arrives", "[thread_pool]") {
+  const int before = test::thread_count();
+  cf::ThreadPoolExecutor pool(4);
+  CHECK(test::thread_count() == before);
+  pool.submit([] {}).result(test::hang_guard);
+  CHECK(test::thread_count() == before + 1);
+}
+
+TEST_CASE("an idle thread is reused before a new one is started",
+          "[thread_pool]") {
+  const int before = test::thread_count();
+  cf::ThreadPoolExecutor pool(4);
+  std::set<std::thread::id> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.insert(pool.submit([] { return std::this_thread::get_id(); })
+                   .result(test::hang_guard));
+  }
+  CHECK(ids.size() == 1);
+  CHECK(test::thread_count() == before + 1);
+}
+
+TEST_CASE("no more than max_workers threads are started", "[thread_pool]") {
+  const int before = test::thread_count();
+  cf::ThreadPoolExecutor pool(3);
+  test::Event release;
+  std::vector<cf::Future<void>> fs;
+  for (int i = 0; i < 20; ++i) {
+    fs.push_back(pool.submit([&] { release.wait(); }));
+  }
+  CHECK(test::thread_count() == before + 3);
+  release.set();
+  CHECK(cf::wait(fs, test::hang_guard).not_done.empty());
+}
+
+TEST_CASE("threads are named <prefix>_<n>", "[thread_pool]") {
+  cf::ThreadPoolExecutor pool({.max_workers = 2, .thread_name_prefix = "io"});
+  test::Event release;
+  auto a = pool.submit([&] {
+    release.wait();
+    return current_thread_name();
+  });
+  auto b = pool.submit([] { return current_thread_name(); });
+  const std::string second = b.result(test::hang_guard);
+  release.set();
+  const std::string first = a.result(test::hang_guard);
+  CHECK(std::set<std::string>{first, second} ==
+        std::set<std::string>{"io_0", "io_1"});
+}
+
+TEST_CASE("threads of a pool without a prefix are named after the pool",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(1);
+  const std::string name =
+      pool.submit(current_thread_name).result(test::hang_guard);
+  // Linux keeps 15 bytes of "ThreadPoolExecutor-<k>_0".
+  CHECK(name.rfind("ThreadPoolExecu", 0) == 0);
+}
+
+TEST_CASE("the initializer runs in each worker before its calls",
+          "[thread_pool]") {
+  std::atomic<int> runs = 0;
+  cf::ThreadPoolExecutor pool({.max_workers = 2, .initializer = [&] {
+                                 initialized = true;
+                                 ++runs;
+                               }});
+  test::Event release;
+  auto a = pool.submit([&] {
+    release.wait();
+    return initialized;
+  });
+  auto b = pool.submit([] { return initialized; });
+  CHECK(b.result(test::hang_guard));
+  release.set();
+  CHECK(a.result(test::hang_guard));
+  pool.shutdown(true);
+  CHECK(runs == 2);
+}
+
+TEST_CASE("a throwing initializer breaks the pool: pending and later calls "
+          "get BrokenThreadPool",
+          "[thread_pool]") {
+  test::Event go;
+  test::StderrCapture err;
+  cf::ThreadPoolExecutor pool({.max_workers = 1, .initializer = [&] {
+                                 go.wait();
+                                 throw std::runtime_error("no database");
+                               }});
+  std::vector<cf::Future<int>> pending;
+  for (int i = 0; i < 3; ++i) {
+    pending.push_back(pool.submit([i] { return i; }));
+  }
+  go.set();
+  for (auto &f : pending) {
+    CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenThreadPool);
+  }
+  CHECK_THROWS_AS(pool.submit([] { return 0; }), cf::BrokenThreadPool);
+  pool.shutdown(true);
+  const std::string text = err.text();
+  CHECK(text.find("exception in initializer: no database") !=
+        std::string::npos);
+}
+
+TEST_CASE("an initializer throwing a non-std exception breaks the pool too",
+          "[thread_pool]") {
+  test::StderrCapture err;
+  cf::ThreadPoolExecutor pool(
+      {.max_workers = 2, .initializer = [] { throw 7; }});
+  auto f = pool.submit([] {});
+  CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenThreadPool);
+  CHECK_THROWS_AS(pool.submit([] {}), cf::BrokenExecutor);
+}
+
+TEST_CASE("a call may shut down its own pool", "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(2);
+  auto f = pool.submit([&pool] {
+    pool.shutdown(true); // cannot wait for itself; must not deadlock
+    return 1;
+  });
+  CHECK(f.result(test::hang_guard) == 1);
+  CHECK_THROWS_AS(pool.submit([] {}), std::runtime_error);
+}
