@@ -21,7 +21,7 @@ std::string pow(std::uint32_t base, unsigned exponent) {
   std::vector<std::uint32_t> limbs{1};           // least significant first
   for (unsigned i = 0; i < exponent; ++i) {
     std::uint64_t carry = 0;
-    for (auto &limb : limbs) {
+    for (auto& limb : limbs) {
       const std::uint64_t v = std::uint64_t{limb} * base + carry;
       limb = static_cast<std::uint32_t>(v % radix);
       carry = v / radix;

@@ -15,7 +15,7 @@
 namespace cf = concurrent::futures;
 namespace fs = std::filesystem;
 
-void copy(const fs::path &from, const fs::path &to) {
+void copy(const fs::path& from, const fs::path& to) {
   fs::copy_file(from, to, fs::copy_options::overwrite_existing);
 }
 

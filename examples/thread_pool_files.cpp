@@ -20,7 +20,7 @@
 namespace cf = concurrent::futures;
 
 // Retrieve a single file and report its contents.
-std::string load_file(const std::filesystem::path &path) {
+std::string load_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw std::runtime_error("cannot open " + path.string());
@@ -28,7 +28,7 @@ std::string load_file(const std::filesystem::path &path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   const std::filesystem::path root = argc > 1 ? argv[1] : ".";
   const std::vector<std::string> files = {
       "README.md", "LICENSE", "CMakeLists.txt",
@@ -39,16 +39,16 @@ int main(int argc, char **argv) {
   // Start the load operations and mark each future with its file name.
   std::unordered_map<cf::Future<std::string>, std::string> future_to_file;
   std::vector<cf::Future<std::string>> futures;
-  for (const auto &file : files) {
+  for (const auto& file : files) {
     futures.push_back(executor.submit(load_file, root / file));
     future_to_file.emplace(futures.back(), file);
   }
-  for (const auto &future : cf::as_completed(futures)) {
-    const std::string &file = future_to_file.at(future);
+  for (const auto& future : cf::as_completed(futures)) {
+    const std::string& file = future_to_file.at(future);
     try {
-      const std::string &data = future.result();
+      const std::string& data = future.result();
       std::printf("'%s' is %zu bytes\n", file.c_str(), data.size());
-    } catch (const std::exception &exc) {
+    } catch (const std::exception& exc) {
       std::printf("'%s' generated an exception: %s\n", file.c_str(),
                   exc.what());
     }

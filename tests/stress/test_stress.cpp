@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 namespace {
 
 int repetitions(int base) {
-  const char *scale = std::getenv("CF_STRESS_SCALE");
+  const char* scale = std::getenv("CF_STRESS_SCALE");
   return base * (scale != nullptr ? std::max(1, std::atoi(scale)) : 1);
 }
 
@@ -55,7 +55,7 @@ TEST_CASE("set_result() racing cancel(): exactly one wins and callbacks run "
     cf::Future<int> f;
     std::atomic<int> callbacks = 0;
     std::atomic<int> late_callbacks = 0;
-    f.add_done_callback([&](const cf::Future<int> &) { ++callbacks; });
+    f.add_done_callback([&](const cf::Future<int>&) { ++callbacks; });
     std::atomic<bool> set_won = false;
     std::atomic<bool> cancel_won = false;
     {
@@ -63,12 +63,12 @@ TEST_CASE("set_result() racing cancel(): exactly one wins and callbacks run "
         try {
           f.set_result(1);
           set_won = true;
-        } catch (const cf::InvalidStateError &) {
+        } catch (const cf::InvalidStateError&) {
         }
       });
       std::jthread canceller([&] { cancel_won = f.cancel(); });
       std::jthread adder([&] {
-        f.add_done_callback([&](const cf::Future<int> &) { ++late_callbacks; });
+        f.add_done_callback([&](const cf::Future<int>&) { ++late_callbacks; });
       });
     }
     REQUIRE(set_won != cancel_won);
@@ -102,7 +102,7 @@ TEST_CASE("wait() and as_completed() never miss a concurrent completion",
     auto [done, not_done] = cf::wait(fs, test::hang_guard, when);
     REQUIRE(!done.empty());
     int yielded = 0;
-    for (const auto &f : cf::as_completed(fs, test::hang_guard)) {
+    for (const auto& f : cf::as_completed(fs, test::hang_guard)) {
       REQUIRE(f.done());
       ++yielded;
     }
@@ -130,11 +130,10 @@ TEST_CASE("pools survive many threads submitting while others cancel, wait, "
           for (int i = 0; i < 20; ++i) {
             try {
               auto f = pool.submit([i, s] { return i + 100 * s; });
-              f.add_done_callback(
-                  [&](const cf::Future<int> &) { ++callbacks; });
+              f.add_done_callback([&](const cf::Future<int>&) { ++callbacks; });
               std::lock_guard lock(m);
               fs.push_back(f);
-            } catch (const std::runtime_error &) {
+            } catch (const std::runtime_error&) {
               ++rejected; // shut down under our feet: allowed
             }
           }
@@ -163,7 +162,7 @@ TEST_CASE("pools survive many threads submitting while others cancel, wait, "
     pool.shutdown(true);
     std::lock_guard lock(m);
     REQUIRE(fs.size() + static_cast<std::size_t>(rejected.load()) == 40);
-    for (auto &f : fs) {
+    for (auto& f : fs) {
       REQUIRE(f.done());
       if (!f.cancelled()) {
         REQUIRE(f.exception() == nullptr);
@@ -183,7 +182,7 @@ TEST_CASE("submit() racing shutdown(): a call is either rejected or completed",
       std::jthread closer([&] { pool.shutdown(rep % 2 == 0, rep % 3 == 0); });
       try {
         f = pool.submit([] { return 1; });
-      } catch (const std::runtime_error &) {
+      } catch (const std::runtime_error&) {
         rejected = true;
       }
     }

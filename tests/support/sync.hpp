@@ -58,8 +58,8 @@ public:
     path_ = name;
     dup2(fd_, 2);
   }
-  StderrCapture(const StderrCapture &) = delete;
-  StderrCapture &operator=(const StderrCapture &) = delete;
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
   ~StderrCapture() {
     restore();
     close(fd_);
@@ -98,7 +98,7 @@ inline int thread_count() {
   }();
   (void)warmed_up;
   int n = 0;
-  for ([[maybe_unused]] const auto &entry :
+  for ([[maybe_unused]] const auto& entry :
        std::filesystem::directory_iterator("/proc/self/task")) {
     ++n;
   }

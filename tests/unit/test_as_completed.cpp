@@ -7,6 +7,7 @@
 #include <concurrent/futures/thread.hpp>
 
 #include <chrono>
+#include <ranges>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,15 @@ TEST_CASE("as_completed() yields already-done futures first, then in "
     order.push_back(f);
   }
   CHECK(order == std::vector{fs[1], fs[3], fs[4], fs[0], fs[2]});
+}
+
+TEST_CASE("as_completed() returns an input range of the futures' type",
+          "[as_completed]") {
+  using Range = cf::AsCompleted<cf::Future<int>>;
+  STATIC_REQUIRE(std::ranges::input_range<Range>);
+  STATIC_REQUIRE(
+      std::is_same_v<std::ranges::range_value_t<Range>, cf::Future<int>>);
+  STATIC_REQUIRE(std::ranges::input_range<cf::AsCompleted<cf::AnyFuture>>);
 }
 
 TEST_CASE("as_completed() yields each future once", "[as_completed]") {
@@ -59,7 +69,7 @@ TEST_CASE("as_completed() waits for futures completed by other threads",
   }
   int sum = 0;
   int count = 0;
-  for (const auto &f : cf::as_completed(fs, test::hang_guard)) {
+  for (const auto& f : cf::as_completed(fs, test::hang_guard)) {
     sum += f.result();
     ++count;
   }

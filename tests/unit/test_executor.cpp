@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 namespace {
 
 struct CustomError : std::exception {
-  const char *what() const noexcept override { return "custom"; }
+  const char* what() const noexcept override { return "custom"; }
 };
 
 int add(int a, int b) { return a + b; }
@@ -47,7 +47,7 @@ TEMPLATE_TEST_CASE("submit() returns a future of the call's result",
 TEMPLATE_TEST_CASE("submit() works through Executor&", "[executor]",
                    CF_EXECUTOR_TYPES) {
   auto pool = test::Make<TestType>::make(2);
-  cf::Executor &ex = pool;
+  cf::Executor& ex = pool;
   CHECK(ex.submit(add, 40, 2).result(test::hang_guard) == 42);
 }
 
@@ -58,7 +58,7 @@ TEMPLATE_TEST_CASE("submit() copies its arguments; std::ref passes a "
   std::string text = "before";
   test::Event release;
   auto copied = pool.submit(
-      [&release](const std::string &s) {
+      [&release](const std::string& s) {
         release.wait();
         return s;
       },
@@ -67,7 +67,7 @@ TEMPLATE_TEST_CASE("submit() copies its arguments; std::ref passes a "
   release.set();
   CHECK(copied.result(test::hang_guard) == "before");
   int counter = 0;
-  pool.submit([](int &c) { c = 7; }, std::ref(counter))
+  pool.submit([](int& c) { c = 7; }, std::ref(counter))
       .result(test::hang_guard);
   CHECK(counter == 7);
 }
@@ -149,7 +149,7 @@ TEMPLATE_TEST_CASE("done callbacks of a submitted call see its result",
   test::Event called;
   std::atomic<int> seen = 0;
   auto f = pool.submit(add, 1, 1);
-  f.add_done_callback([&](const cf::Future<int> &g) {
+  f.add_done_callback([&](const cf::Future<int>& g) {
     seen = g.result();
     called.set();
   });
@@ -203,9 +203,9 @@ TEMPLATE_TEST_CASE("submit() and map() after shutdown() throw "
   bool broken = false;
   try {
     (void)pool.submit(add, 1, 2);
-  } catch (const cf::BrokenExecutor &) {
+  } catch (const cf::BrokenExecutor&) {
     broken = true;
-  } catch (const std::runtime_error &) {
+  } catch (const std::runtime_error&) {
   }
   CHECK_FALSE(broken);
   std::vector<int> xs{1};
@@ -223,7 +223,7 @@ TEMPLATE_TEST_CASE("shutdown(wait=true) returns after every pending call ran",
   }
   pool.shutdown(true);
   CHECK(ran == 50);
-  for (auto &f : fs) {
+  for (auto& f : fs) {
     CHECK(f.done());
   }
 }
@@ -245,7 +245,7 @@ TEMPLATE_TEST_CASE("shutdown(cancel_futures=true) cancels only the calls not "
   }
   REQUIRE(started.wait());
   pool.shutdown(false, true);
-  for (auto &f : queued) {
+  for (auto& f : queued) {
     CHECK(f.cancelled());
   }
   CHECK_FALSE(running.cancelled());

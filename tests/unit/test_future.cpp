@@ -209,7 +209,7 @@ TEST_CASE("Future<void> finishes without a value", "[future]") {
 TEST_CASE("a move-only result is kept in the future", "[future]") {
   cf::Future<std::unique_ptr<int>> f;
   f.set_result(std::make_unique<int>(9));
-  const std::unique_ptr<int> &p = f.result();
+  const std::unique_ptr<int>& p = f.result();
   REQUIRE(p != nullptr);
   CHECK(*p == 9);
   CHECK(&f.result() == &p); // the same stored object each time
@@ -233,13 +233,13 @@ TEST_CASE("done callbacks run in the order added when the future finishes",
           "[future][callbacks]") {
   cf::Future<int> f;
   std::vector<int> order;
-  f.add_done_callback([&](const cf::Future<int> &g) {
+  f.add_done_callback([&](const cf::Future<int>& g) {
     CHECK(g == f);
     CHECK(g.result() == 5);
     order.push_back(1);
   });
-  f.add_done_callback([&](const cf::Future<int> &) { order.push_back(2); });
-  f.add_done_callback([&](const cf::Future<int> &) { order.push_back(3); });
+  f.add_done_callback([&](const cf::Future<int>&) { order.push_back(2); });
+  f.add_done_callback([&](const cf::Future<int>&) { order.push_back(3); });
   CHECK(order.empty());
   f.set_result(5);
   CHECK(order == std::vector<int>{1, 2, 3});
@@ -250,7 +250,7 @@ TEST_CASE("a done callback added to a done future runs at once",
   cf::Future<int> f;
   f.set_result(5);
   bool ran = false;
-  f.add_done_callback([&](const cf::Future<int> &g) { ran = g.result() == 5; });
+  f.add_done_callback([&](const cf::Future<int>& g) { ran = g.result() == 5; });
   CHECK(ran);
 }
 
@@ -259,7 +259,7 @@ TEST_CASE("done callbacks run when the future is cancelled",
   cf::Future<int> f;
   bool saw_cancelled = false;
   f.add_done_callback(
-      [&](const cf::Future<int> &g) { saw_cancelled = g.cancelled(); });
+      [&](const cf::Future<int>& g) { saw_cancelled = g.cancelled(); });
   REQUIRE(f.cancel());
   CHECK(saw_cancelled);
 }
@@ -269,7 +269,7 @@ TEST_CASE("done callbacks run in the thread that completes the future",
   cf::Future<int> f;
   std::thread::id ran_on;
   f.add_done_callback(
-      [&](const cf::Future<int> &) { ran_on = std::this_thread::get_id(); });
+      [&](const cf::Future<int>&) { ran_on = std::this_thread::get_id(); });
   std::thread::id setter_id;
   std::jthread setter([&] {
     setter_id = std::this_thread::get_id();
@@ -284,12 +284,12 @@ TEST_CASE("an exception from a done callback is reported and the others "
           "[future][callbacks]") {
   cf::Future<int> f;
   std::vector<int> order;
-  f.add_done_callback([&](const cf::Future<int> &) { order.push_back(1); });
-  f.add_done_callback([](const cf::Future<int> &) {
+  f.add_done_callback([&](const cf::Future<int>&) { order.push_back(1); });
+  f.add_done_callback([](const cf::Future<int>&) {
     throw std::runtime_error("callback boom");
   });
-  f.add_done_callback([](const cf::Future<int> &) { throw 42; });
-  f.add_done_callback([&](const cf::Future<int> &) { order.push_back(4); });
+  f.add_done_callback([](const cf::Future<int>&) { throw 42; });
+  f.add_done_callback([&](const cf::Future<int>&) { order.push_back(4); });
   test::StderrCapture err;
   f.set_result(0);
   const std::string text = err.text();
@@ -310,7 +310,7 @@ TEST_CASE("AnyFuture shares the state of the Future it came from",
   CHECK_FALSE(a.done());
   CHECK_THROWS_AS(a.result(1ms), cf::TimeoutError);
   bool called = false;
-  a.add_done_callback([&](const cf::AnyFuture &g) { called = g == b; });
+  a.add_done_callback([&](const cf::AnyFuture& g) { called = g == b; });
   f.set_exception(std::make_exception_ptr(std::runtime_error("typed")));
   CHECK(called);
   CHECK(a.done());

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <list>
 #include <memory>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -30,12 +31,12 @@ public:
     using value_type = int;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    explicit iterator(Counting *owner) : owner_(owner) {}
+    explicit iterator(Counting* owner) : owner_(owner) {}
     int operator*() const {
       ++owner_->reads;
       return value_;
     }
-    iterator &operator++() {
+    iterator& operator++() {
       ++value_;
       return *this;
     }
@@ -44,12 +45,12 @@ public:
       ++value_;
       return old;
     }
-    friend bool operator==(const iterator &, std::unreachable_sentinel_t) {
+    friend bool operator==(const iterator&, std::unreachable_sentinel_t) {
       return false;
     }
 
   private:
-    Counting *owner_ = nullptr;
+    Counting* owner_ = nullptr;
     int value_ = 0;
   };
   iterator begin() { return iterator(this); }
@@ -60,6 +61,22 @@ public:
 int square(int x) { return x * x; }
 
 } // namespace
+
+TEST_CASE("map()'s results are a movable input range", "[map]") {
+  using Results = cf::MapResults<int>;
+  STATIC_REQUIRE(std::ranges::input_range<Results>);
+  STATIC_REQUIRE(std::is_same_v<std::ranges::range_value_t<Results>, int>);
+  cf::ThreadPoolExecutor pool(2);
+  std::vector<int> xs{1, 2, 3};
+  auto results = pool.map(square, xs);
+  auto moved = std::move(results);
+  CHECK(results.begin() == results.end()); // NOLINT: the moved-from is empty
+  int sum = 0;
+  for (int y : moved) {
+    sum += y;
+  }
+  CHECK(sum == 14);
+}
 
 TEST_CASE("map() returns results in input order", "[map]") {
   cf::ThreadPoolExecutor pool(4);
@@ -112,9 +129,9 @@ TEST_CASE("map() takes several ranges and stops at the shortest", "[map]") {
 
 TEST_CASE("map() through Executor& and with a temporary range", "[map]") {
   cf::ThreadPoolExecutor pool(2);
-  cf::Executor &ex = pool;
+  cf::Executor& ex = pool;
   std::vector<std::string> out;
-  for (auto &s : ex.map(
+  for (auto& s : ex.map(
            [](int n) { return std::string(static_cast<std::size_t>(n), 'x'); },
            std::vector<int>{1, 2, 3})) {
     out.push_back(s);
@@ -277,7 +294,7 @@ TEST_CASE("map() hands out move-only results", "[map]") {
   cf::ThreadPoolExecutor pool(2);
   std::vector<int> xs{1, 2};
   std::vector<std::unique_ptr<int>> out;
-  for (auto &p : pool.map([](int x) { return std::make_unique<int>(x); }, xs)) {
+  for (auto& p : pool.map([](int x) { return std::make_unique<int>(x); }, xs)) {
     out.push_back(std::move(p));
   }
   REQUIRE(out.size() == 2);

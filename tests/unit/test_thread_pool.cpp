@@ -148,7 +148,7 @@ TEST_CASE("a throwing initializer breaks the pool: pending and later calls "
     pending.push_back(pool.submit([i] { return i; }));
   }
   go.set();
-  for (auto &f : pending) {
+  for (auto& f : pending) {
     CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenThreadPool);
   }
   CHECK_THROWS_AS(pool.submit([] { return 0; }), cf::BrokenThreadPool);

@@ -4,6 +4,7 @@
 /// `concurrent.futures.as_completed`).
 
 #include <concurrent/futures/detail/deadline.hpp>
+#include <concurrent/futures/detail/single_pass.hpp>
 #include <concurrent/futures/detail/waiters.hpp>
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/future.hpp>
@@ -25,34 +26,10 @@ namespace concurrent::futures {
 /// the order they complete. Reading past a deadline throws `TimeoutError`.
 template <class F> class AsCompleted {
 public:
-  class iterator {
-  public:
-    using value_type = F;
-    using difference_type = std::ptrdiff_t;
-    using iterator_concept = std::input_iterator_tag;
-
-    iterator() = default;
-    const F &operator*() const { return *range_->current_; }
-    const F *operator->() const { return &*range_->current_; }
-    /// Waits for the next future; `TimeoutError` if the deadline passes.
-    iterator &operator++() {
-      range_->advance();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator &it, std::default_sentinel_t) {
-      return it.at_end();
-    }
-
-  private:
-    friend class AsCompleted;
-    bool at_end() const { return !range_->current_; }
-    explicit iterator(AsCompleted *range) : range_(range) {}
-    AsCompleted *range_ = nullptr;
-  };
+  using iterator = detail::SinglePassIterator<AsCompleted, F, const F&>;
 
   template <class R>
-  AsCompleted(R &&fs, detail::Deadline deadline)
+  AsCompleted(R&& fs, detail::Deadline deadline)
       : watch_(std::make_unique<Watch>(
             detail::unique_futures<F>(std::forward<R>(fs)))),
         deadline_(deadline) {}
@@ -68,13 +45,18 @@ public:
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+  friend iterator;
+
+  const F& current() const { return *current_; }
+  bool at_end() const { return !current_; }
+
   // On the heap because futures hold the waiter's address; the range itself
   // may move.
   struct Watch {
     explicit Watch(std::vector<F> futures)
         : registration(waiter, futures.size()) {
-      for (F &f : futures) {
-        auto &state = *detail::FutureAccess::state(f);
+      for (F& f : futures) {
+        auto& state = *detail::FutureAccess::state(f);
         if (registration.add(state)) {
           finished.push_back(std::move(f));
         } else {
@@ -85,11 +67,11 @@ private:
     detail::Waiter waiter;
     detail::WaiterRegistration registration; // after `waiter`: removed first
     std::vector<F> finished;                 // done at the call
-    std::unordered_map<const detail::StateBase *, F> pending;
+    std::unordered_map<const detail::StateBase*, F> pending;
   };
 
   void advance() {
-    Watch &w = *watch_;
+    Watch& w = *watch_;
     if (yielded_finished_ < w.finished.size()) {
       current_ = w.finished[yielded_finished_++];
       return;
@@ -125,7 +107,7 @@ private:
 ///   for (auto f : cf::as_completed(fs, 5s)) use(f.result());
 /// \endcode
 template <future_range R>
-[[nodiscard]] AsCompleted<std::ranges::range_value_t<R>> as_completed(R &&fs) {
+[[nodiscard]] AsCompleted<std::ranges::range_value_t<R>> as_completed(R&& fs) {
   return {std::forward<R>(fs), std::nullopt};
 }
 
@@ -133,7 +115,7 @@ template <future_range R>
 /// has passed with futures still pending.
 template <future_range R, class Rep, class Period>
 [[nodiscard]] AsCompleted<std::ranges::range_value_t<R>>
-as_completed(R &&fs, std::chrono::duration<Rep, Period> timeout) {
+as_completed(R&& fs, std::chrono::duration<Rep, Period> timeout) {
   return {std::forward<R>(fs), detail::deadline_after(timeout)};
 }
 

@@ -71,11 +71,11 @@ public:
         message_(std::move(message)) {}
 
   /// The name of the original exception's type.
-  [[nodiscard]] const std::string &type_name() const noexcept {
+  [[nodiscard]] const std::string& type_name() const noexcept {
     return type_name_;
   }
   /// The original exception's message (its `what()`).
-  [[nodiscard]] const std::string &message() const noexcept { return message_; }
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
 private:
   std::string type_name_;

@@ -30,8 +30,8 @@ using submit_result_t = std::remove_cvref_t<
 class Executor {
 public:
   Executor() = default;
-  Executor(const Executor &) = delete;
-  Executor &operator=(const Executor &) = delete;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
   virtual ~Executor() = default;
 
   /// Schedules `fn(args...)` and returns a future for its result. `fn` and
@@ -44,8 +44,8 @@ public:
   /// \endcode
   template <class F, class... Args>
   requires submittable<F, Args...>
-  [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F &&fn,
-                                                           Args &&...args) {
+  [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F&& fn,
+                                                           Args&&... args) {
     using R = submit_result_t<F, Args...>;
     auto task = std::make_shared<
         detail::TaskState<R, std::decay_t<F>, std::decay_t<Args>...>>(
@@ -59,7 +59,7 @@ public:
   /// order; an optional last argument `MapOptions{.timeout, .chunksize,
   /// .buffersize}`. See `cf::map`.
   template <class Fn, class... Args>
-  [[nodiscard]] auto map(Fn &&fn, Args &&...args) {
+  [[nodiscard]] auto map(Fn&& fn, Args&&... args) {
     return detail::map_dispatch(*this, std::forward<Fn>(fn),
                                 std::forward<Args>(args)...);
   }

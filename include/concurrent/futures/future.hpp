@@ -25,13 +25,13 @@ class AnyFuture;
 
 namespace detail {
 
-template <class T> struct result_ref { using type = const T &; };
+template <class T> struct result_ref { using type = const T&; };
 template <> struct result_ref<void> { using type = void; };
 
 /// Lets executors and the free functions reach the state behind a handle
 /// without making that part of the public interface.
 struct FutureAccess {
-  template <class F> static const StateBase::Ptr &state(const F &future) {
+  template <class F> static const StateBase::Ptr& state(const F& future) {
     return future.state_;
   }
   template <class F> static F make(StateBase::Ptr state) {
@@ -95,6 +95,14 @@ public:
 protected:
   explicit FutureHandle(StateBase::Ptr state) : state_(std::move(state)) {}
 
+  /// Stores `fn` to be called with a `Handle` to this future once done.
+  template <class Handle, class Fn> void add_callback(Fn fn) {
+    state_->add_done_callback(
+        state_, [fn = std::move(fn)](const StateBase::Ptr& state) mutable {
+          fn(FutureAccess::make<Handle>(state));
+        });
+  }
+
   StateBase::Ptr state_;
 
   friend struct FutureAccess;
@@ -139,14 +147,8 @@ public:
   /// in the thread that completes it, in the order callbacks were added. An
   /// exception from `fn` is reported on stderr and otherwise ignored.
   template <class Fn>
-  requires std::invocable<Fn &, const Future &> && std::copy_constructible<Fn>
-  void add_done_callback(Fn fn) {
-    state_->add_done_callback(
-        state_,
-        [fn = std::move(fn)](const detail::StateBase::Ptr &state) mutable {
-          fn(Future(state));
-        });
-  }
+  requires std::invocable<Fn&, const Future&> && std::copy_constructible<Fn>
+  void add_done_callback(Fn fn) { add_callback<Future>(std::move(fn)); }
 
   /// For executors and tests: finishes the future with `value`. Throws
   /// `InvalidStateError` if it is already done.
@@ -159,7 +161,7 @@ public:
   /// already done.
   void set_result() requires std::is_void_v<T> { typed().set_value(state_); }
 
-  friend bool operator==(const Future &a, const Future &b) noexcept {
+  friend bool operator==(const Future& a, const Future& b) noexcept {
     return a.state_ == b.state_;
   }
 
@@ -167,12 +169,12 @@ private:
   explicit Future(detail::StateBase::Ptr state)
       : FutureHandle(std::move(state)) {}
 
-  detail::SharedState<T> &typed() const {
-    return static_cast<detail::SharedState<T> &>(*state_);
+  detail::SharedState<T>& typed() const {
+    return static_cast<detail::SharedState<T>&>(*state_);
   }
 
   typename detail::result_ref<T>::type
-  get(const detail::Deadline &deadline) const {
+  get(const detail::Deadline& deadline) const {
     if (auto error = state_->await_outcome(deadline)) {
       std::rethrow_exception(std::move(error));
     }
@@ -190,7 +192,7 @@ private:
 class AnyFuture : public detail::FutureHandle {
 public:
   template <class T>
-  AnyFuture(const Future<T> &future) // NOLINT: implicit by design
+  AnyFuture(const Future<T>& future) // NOLINT: implicit by design
       : FutureHandle(detail::FutureAccess::state(future)) {}
 
   /// Waits for the call; rethrows its exception; `CancelledError` if
@@ -205,17 +207,10 @@ public:
 
   /// As `Future<T>::add_done_callback`, with `fn(const AnyFuture&)`.
   template <class Fn>
-  requires std::invocable<Fn &, const AnyFuture &> &&
-      std::copy_constructible<Fn>
-  void add_done_callback(Fn fn) {
-    state_->add_done_callback(
-        state_,
-        [fn = std::move(fn)](const detail::StateBase::Ptr &state) mutable {
-          fn(AnyFuture(state));
-        });
-  }
+  requires std::invocable<Fn&, const AnyFuture&> && std::copy_constructible<Fn>
+  void add_done_callback(Fn fn) { add_callback<AnyFuture>(std::move(fn)); }
 
-  friend bool operator==(const AnyFuture &a, const AnyFuture &b) noexcept {
+  friend bool operator==(const AnyFuture& a, const AnyFuture& b) noexcept {
     return a.state_ == b.state_;
   }
 
@@ -243,16 +238,16 @@ concept future_handle =
 
 template <class T> struct std::hash<concurrent::futures::Future<T>> {
   std::size_t
-  operator()(const concurrent::futures::Future<T> &f) const noexcept {
-    return std::hash<const void *>{}(
+  operator()(const concurrent::futures::Future<T>& f) const noexcept {
+    return std::hash<const void*>{}(
         concurrent::futures::detail::FutureAccess::state(f).get());
   }
 };
 
 template <> struct std::hash<concurrent::futures::AnyFuture> {
   std::size_t
-  operator()(const concurrent::futures::AnyFuture &f) const noexcept {
-    return std::hash<const void *>{}(
+  operator()(const concurrent::futures::AnyFuture& f) const noexcept {
+    return std::hash<const void*>{}(
         concurrent::futures::detail::FutureAccess::state(f).get());
   }
 };

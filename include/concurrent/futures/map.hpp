@@ -5,6 +5,7 @@
 
 #include <concurrent/futures/detail/deadline.hpp>
 #include <concurrent/futures/detail/shared_state.hpp>
+#include <concurrent/futures/detail/single_pass.hpp>
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/future.hpp>
 
@@ -50,33 +51,11 @@ public:
   /// Submits the next call, or returns nothing at the end of the input.
   using Submitter = std::function<std::optional<Future<R>>()>;
 
-  class iterator {
-  public:
-    using value_type = MapResults::value_type;
-    using difference_type = std::ptrdiff_t;
-    using iterator_concept = std::input_iterator_tag;
-
-    iterator() = default;
-    /// Waits for this call's result; rethrows its exception; `TimeoutError`
-    /// once the map's deadline has passed (then every call not yet started
-    /// is cancelled).
-    value_type &operator*() const { return range_->front(); }
-    value_type *operator->() const { return &range_->front(); }
-    iterator &operator++() {
-      range_->pop_front();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator &it, std::default_sentinel_t) {
-      return it.at_end();
-    }
-
-  private:
-    friend class MapResults;
-    bool at_end() const { return range_->futures_.empty(); }
-    explicit iterator(MapResults *range) : range_(range) {}
-    MapResults *range_ = nullptr;
-  };
+  /// `*it` waits for that call's result and rethrows its exception;
+  /// `TimeoutError` once the map's deadline has passed (then every call not
+  /// yet started is cancelled).
+  using iterator =
+      detail::SinglePassIterator<MapResults, value_type, value_type&>;
 
   MapResults(Submitter submit_next, std::optional<std::size_t> buffersize,
              detail::Deadline deadline)
@@ -94,15 +73,26 @@ public:
     }
   }
 
-  MapResults(MapResults &&) noexcept = default;
-  MapResults &operator=(MapResults &&) = delete;
-  MapResults(const MapResults &) = delete;
+  MapResults(MapResults&& other) noexcept
+      : submit_next_(std::exchange(other.submit_next_, nullptr)),
+        buffersize_(other.buffersize_), deadline_(other.deadline_),
+        futures_(std::exchange(other.futures_, {})) {}
+  MapResults& operator=(MapResults&&) = delete;
+  MapResults(const MapResults&) = delete;
   ~MapResults() { cancel_all(); }
 
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+  friend iterator;
+
+  bool at_end() const { return futures_.empty(); }
+  void advance() {
+    futures_.pop_front();
+    submit_one();
+  }
+
   bool submit_one() {
     if (!submit_next_) {
       return false;
@@ -116,13 +106,13 @@ private:
     return true;
   }
 
-  value_type &front() {
-    const detail::StateBase::Ptr &state =
+  value_type& current() {
+    const detail::StateBase::Ptr& state =
         detail::FutureAccess::state(futures_.front());
     std::exception_ptr error;
     try {
       error = state->await_outcome(deadline_);
-    } catch (const TimeoutError &) {
+    } catch (const TimeoutError&) {
       cancel_all();
       throw;
     }
@@ -134,17 +124,12 @@ private:
     } else {
       // Only this range holds these futures, so handing out the stored
       // result itself (movable) is safe.
-      return static_cast<detail::SharedState<R> &>(*state).value();
+      return static_cast<detail::SharedState<R>&>(*state).value();
     }
   }
 
-  void pop_front() {
-    futures_.pop_front();
-    submit_one();
-  }
-
   void cancel_all() noexcept {
-    for (auto &f : futures_) {
+    for (auto& f : futures_) {
       f.cancel();
     }
   }
@@ -164,8 +149,8 @@ namespace detail {
 template <class R> class InputRange {
 public:
   using Range = std::remove_reference_t<R>;
-  explicit InputRange(R &&range) : range_(take(std::forward<R>(range))) {}
-  Range &get() {
+  explicit InputRange(R&& range) : range_(take(std::forward<R>(range))) {}
+  Range& get() {
     if constexpr (std::is_lvalue_reference_v<R>) {
       return *range_;
     } else {
@@ -174,7 +159,7 @@ public:
   }
 
 private:
-  static auto take(R &&range) {
+  static auto take(R&& range) {
     if constexpr (std::is_lvalue_reference_v<R>) {
       return &range;
     } else {
@@ -182,30 +167,30 @@ private:
     }
   }
 
-  std::conditional_t<std::is_lvalue_reference_v<R>, Range *, Range> range_;
+  std::conditional_t<std::is_lvalue_reference_v<R>, Range*, Range> range_;
 };
 
 /// The inputs of one `map()` call, read in step; lives on the heap because
 /// it holds iterators into the ranges it owns.
 template <class Ex, class Fn, class... Rs> class ZippedCalls {
 public:
-  ZippedCalls(Ex &executor, Fn fn, Rs &&...ranges)
+  ZippedCalls(Ex& executor, Fn fn, Rs&&... ranges)
       : executor_(executor), fn_(std::move(fn)),
         ranges_(InputRange<Rs>(std::forward<Rs>(ranges))...),
         iterators_(std::apply(
-            [](auto &...r) {
+            [](auto&... r) {
               return std::tuple(std::ranges::begin(r.get())...);
             },
             ranges_)) {}
-  ZippedCalls(const ZippedCalls &) = delete;
-  ZippedCalls &operator=(const ZippedCalls &) = delete;
+  ZippedCalls(const ZippedCalls&) = delete;
+  ZippedCalls& operator=(const ZippedCalls&) = delete;
 
   using Result = std::remove_cvref_t<std::invoke_result_t<
-      Fn &, std::ranges::range_reference_t<std::remove_reference_t<Rs>>...>>;
+      Fn&, std::ranges::range_reference_t<std::remove_reference_t<Rs>>...>>;
 
   std::optional<Future<Result>> submit_next() {
     return std::apply(
-        [&](auto &...its) -> std::optional<Future<Result>> {
+        [&](auto&... its) -> std::optional<Future<Result>> {
           if (at_end(std::index_sequence_for<Rs...>{})) {
             return std::nullopt;
           }
@@ -223,7 +208,7 @@ private:
             ...);
   }
 
-  Ex &executor_;
+  Ex& executor_;
   Fn fn_;
   std::tuple<InputRange<Rs>...> ranges_;
   std::tuple<std::ranges::iterator_t<std::remove_reference_t<Rs>>...>
@@ -231,14 +216,14 @@ private:
 };
 
 template <class Ex, class Fn, class... Rs>
-auto map_with(Ex &executor, Fn &&fn, const MapOptions &options,
-              Rs &&...ranges) {
+auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
+              Rs&&... ranges) {
   static_assert(sizeof...(Rs) > 0, "map() needs at least one input range");
   static_assert((std::ranges::input_range<Rs> && ...),
                 "map(): every argument after the function must be an input "
                 "range (or the last one a cf::MapOptions)");
   static_assert(
-      std::invocable<std::decay_t<Fn> &, std::ranges::range_reference_t<Rs>...>,
+      std::invocable<std::decay_t<Fn>&, std::ranges::range_reference_t<Rs>...>,
       "map(): the function cannot be called with one element of "
       "each input range");
   if (options.chunksize < 1) {
@@ -276,7 +261,7 @@ constexpr bool ends_with_options = [] {
 }();
 
 template <class Ex, class Fn, class... Args>
-auto map_dispatch(Ex &executor, Fn &&fn, Args &&...args) {
+auto map_dispatch(Ex& executor, Fn&& fn, Args&&... args) {
   if constexpr (ends_with_options<Args...>) {
     auto all = std::forward_as_tuple(std::forward<Args>(args)...);
     constexpr std::size_t n = sizeof...(Args) - 1;
@@ -302,8 +287,8 @@ auto map_dispatch(Ex &executor, Fn &&fn, Args &&...args) {
 ///   for (int z : cf::map(pool, std::plus<>{}, xs, ys)) use(z);
 /// \endcode
 template <class Ex, class Fn, class... Args>
-requires requires(Ex &ex) { ex.shutdown(); }
-[[nodiscard]] auto map(Ex &executor, Fn &&fn, Args &&...args) {
+requires requires(Ex& ex) { ex.shutdown(); }
+[[nodiscard]] auto map(Ex& executor, Fn&& fn, Args&&... args) {
   return detail::map_dispatch(executor, std::forward<Fn>(fn),
                               std::forward<Args>(args)...);
 }

@@ -108,7 +108,7 @@ protected:
       work_ready_.notify_all();
     }
     // Outside the lock: cancelling runs the futures' callbacks.
-    for (auto &task : cancelled) {
+    for (auto& task : cancelled) {
       task->cancel(task);
       task->run(task); // sees the cancellation and releases the call
     }
@@ -189,7 +189,7 @@ private:
       work_ready_.notify_all();
     }
     const auto error = std::make_exception_ptr(BrokenThreadPool(reason));
-    for (auto &task : pending) {
+    for (auto& task : pending) {
       task->try_finish(
           task, [] {}, error);
       task->run(task); // already done: just releases the call
@@ -200,7 +200,7 @@ private:
   // one joiner at a time.
   void join_workers() {
     std::lock_guard join_lock(join_mutex_);
-    for (auto &thread : threads_) {
+    for (auto& thread : threads_) {
       // A task that shuts down its own pool cannot wait for itself.
       if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) {
         thread.join();

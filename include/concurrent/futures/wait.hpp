@@ -40,7 +40,7 @@ concept future_range =
 namespace detail {
 
 template <class R>
-auto wait_until(R &&fs, const Deadline &deadline, ReturnWhen return_when) {
+auto wait_until(R&& fs, const Deadline& deadline, ReturnWhen return_when) {
   using F = std::ranges::range_value_t<R>;
   const std::vector<F> unique = unique_futures<F>(std::forward<R>(fs));
 
@@ -49,8 +49,8 @@ auto wait_until(R &&fs, const Deadline &deadline, ReturnWhen return_when) {
   bool any_failed = false;
   {
     WaiterRegistration registration(waiter, unique.size());
-    for (const F &f : unique) {
-      StateBase &state = *FutureAccess::state(f);
+    for (const F& f : unique) {
+      StateBase& state = *FutureAccess::state(f);
       if (registration.add(state)) {
         any_done = true;
         any_failed = any_failed || state.failed();
@@ -75,7 +75,7 @@ auto wait_until(R &&fs, const Deadline &deadline, ReturnWhen return_when) {
   }
 
   WaitResult<F> result;
-  for (const F &f : unique) {
+  for (const F& f : unique) {
     (f.done() ? result.done : result.not_done).insert(f);
   }
   return result;
@@ -88,7 +88,7 @@ auto wait_until(R &&fs, const Deadline &deadline, ReturnWhen return_when) {
 /// executors. Returns `{done, not_done}`. Safe to call from any thread.
 template <future_range R>
 [[nodiscard]] WaitResult<std::ranges::range_value_t<R>>
-wait(R &&fs, ReturnWhen return_when = ALL_COMPLETED) {
+wait(R&& fs, ReturnWhen return_when = ALL_COMPLETED) {
   return detail::wait_until(std::forward<R>(fs), std::nullopt, return_when);
 }
 
@@ -100,7 +100,7 @@ wait(R &&fs, ReturnWhen return_when = ALL_COMPLETED) {
 /// \endcode
 template <future_range R, class Rep, class Period>
 [[nodiscard]] WaitResult<std::ranges::range_value_t<R>>
-wait(R &&fs, std::chrono::duration<Rep, Period> timeout,
+wait(R&& fs, std::chrono::duration<Rep, Period> timeout,
      ReturnWhen return_when = ALL_COMPLETED) {
   return detail::wait_until(std::forward<R>(fs),
                             detail::deadline_after(timeout), return_when);

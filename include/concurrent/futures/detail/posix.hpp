@@ -18,7 +18,7 @@ inline int usable_cpu_count() noexcept {
 #if defined(__linux__)
   // Grow the mask until it is big enough for the kernel's CPU count.
   for (int cpus = 1024; cpus <= (1 << 20); cpus *= 2) {
-    cpu_set_t *set = CPU_ALLOC(static_cast<unsigned>(cpus));
+    cpu_set_t* set = CPU_ALLOC(static_cast<unsigned>(cpus));
     if (set == nullptr) {
       break;
     }
@@ -35,7 +35,7 @@ inline int usable_cpu_count() noexcept {
 }
 
 /// Names the calling thread (as far as the OS allows: Linux keeps 15 bytes).
-inline void set_current_thread_name(const std::string &name) noexcept {
+inline void set_current_thread_name(const std::string& name) noexcept {
 #if defined(__linux__)
   const std::string shortened = name.substr(0, 15);
   pthread_setname_np(pthread_self(), shortened.c_str());

@@ -44,11 +44,11 @@ constexpr bool is_cancelled(Status s) noexcept {
 /// Reports an exception nobody can receive (from a done callback, from a
 /// pool's initializer): like CPython's `LOGGER.exception(...)`, it goes to
 /// stderr and goes no further.
-inline void report_exception(const char *context,
+inline void report_exception(const char* context,
                              std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(std::move(error));
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "concurrent::futures: %s: %s\n", context, e.what());
   } catch (...) {
     std::fprintf(stderr, "concurrent::futures: %s: (not a std::exception)\n",
@@ -59,11 +59,11 @@ inline void report_exception(const char *context,
 class StateBase {
 public:
   using Ptr = std::shared_ptr<StateBase>;
-  using Callback = std::function<void(const Ptr &)>;
+  using Callback = std::function<void(const Ptr&)>;
 
   StateBase() = default;
-  StateBase(const StateBase &) = delete;
-  StateBase &operator=(const StateBase &) = delete;
+  StateBase(const StateBase&) = delete;
+  StateBase& operator=(const StateBase&) = delete;
   virtual ~StateBase() = default;
 
   /// States made by an executor own the call that completes them. The
@@ -73,9 +73,9 @@ public:
   /// to mark its worker free before a waiter can submit more work. A plain
   /// future owns no call.
   virtual void execute() noexcept {}
-  virtual void publish(const Ptr & /*self*/) noexcept {}
+  virtual void publish(const Ptr& /*self*/) noexcept {}
 
-  void run(const Ptr &self) noexcept {
+  void run(const Ptr& self) noexcept {
     execute();
     publish(self);
   }
@@ -85,7 +85,7 @@ public:
     return status_;
   }
 
-  bool cancel(const Ptr &self) {
+  bool cancel(const Ptr& self) {
     std::vector<Callback> callbacks;
     {
       std::lock_guard lock(mutex_);
@@ -119,7 +119,7 @@ public:
 
   /// Moves a pending future to running and returns true; otherwise returns
   /// false, notes a cancellation as seen, and reports the old status.
-  bool try_start(Status &was) noexcept {
+  bool try_start(Status& was) noexcept {
     std::lock_guard lock(mutex_);
     was = status_;
     if (status_ == Status::pending) {
@@ -135,7 +135,7 @@ public:
   /// Completes the future with the outcome that `store` writes (under the
   /// lock) or with `error`. Returns false, changing nothing, if it was done.
   template <class Store>
-  bool try_finish(const Ptr &self, Store &&store, std::exception_ptr error) {
+  bool try_finish(const Ptr& self, Store&& store, std::exception_ptr error) {
     std::vector<Callback> callbacks;
     {
       std::lock_guard lock(mutex_);
@@ -156,14 +156,14 @@ public:
   }
 
   template <class Store>
-  void finish(const Ptr &self, Store &&store, std::exception_ptr error) {
+  void finish(const Ptr& self, Store&& store, std::exception_ptr error) {
     if (!try_finish(self, std::forward<Store>(store), std::move(error))) {
       throw InvalidStateError(std::string("future is already ") +
                               status_name(status()));
     }
   }
 
-  void add_done_callback(const Ptr &self, Callback callback) {
+  void add_done_callback(const Ptr& self, Callback callback) {
     {
       std::lock_guard lock(mutex_);
       if (!is_done(status_)) {
@@ -176,7 +176,7 @@ public:
 
   /// Registers `waiter` unless the future is already done; returns whether
   /// it was done (then the waiter was not registered).
-  bool add_waiter(Waiter *waiter) {
+  bool add_waiter(Waiter* waiter) {
     std::lock_guard lock(mutex_);
     if (is_done(status_)) {
       return true;
@@ -185,13 +185,13 @@ public:
     return false;
   }
 
-  void remove_waiter(Waiter *waiter) {
+  void remove_waiter(Waiter* waiter) {
     std::lock_guard lock(mutex_);
     std::erase(waiters_, waiter);
   }
 
   /// Blocks until done or the deadline; returns whether done.
-  bool wait(const Deadline &deadline) {
+  bool wait(const Deadline& deadline) {
     if (is_done(status())) {
       return true;
     }
@@ -215,7 +215,7 @@ public:
   }
 
   /// Waits for the outcome; `TimeoutError` if the deadline passes first.
-  std::exception_ptr await_outcome(const Deadline &deadline) {
+  std::exception_ptr await_outcome(const Deadline& deadline) {
     if (!wait(deadline)) {
       throw TimeoutError();
     }
@@ -229,7 +229,7 @@ public:
   }
 
 private:
-  static const char *status_name(Status s) noexcept {
+  static const char* status_name(Status s) noexcept {
     switch (s) {
     case Status::pending:
       return "pending";
@@ -247,15 +247,15 @@ private:
   // Called with the lock held. A done future is never waited on again, so
   // its waiters are dropped here and nobody has to remove them later.
   void notify_waiters(bool failed) {
-    for (Waiter *waiter : waiters_) {
+    for (Waiter* waiter : waiters_) {
       waiter->notify(this, failed);
     }
     waiters_.clear();
     waiters_.shrink_to_fit();
   }
 
-  static void invoke_callback(const Ptr &self,
-                              const Callback &callback) noexcept {
+  static void invoke_callback(const Ptr& self,
+                              const Callback& callback) noexcept {
     try {
       callback(self);
     } catch (...) {
@@ -264,9 +264,9 @@ private:
     }
   }
 
-  static void run_callbacks(const Ptr &self,
-                            const std::vector<Callback> &callbacks) noexcept {
-    for (const auto &callback : callbacks) {
+  static void run_callbacks(const Ptr& self,
+                            const std::vector<Callback>& callbacks) noexcept {
+    for (const auto& callback : callbacks) {
       invoke_callback(self, callback);
     }
   }
@@ -275,7 +275,7 @@ private:
   Status status_ = Status::pending;
   std::exception_ptr exception_;
   std::vector<Callback> callbacks_;
-  std::vector<Waiter *> waiters_;
+  std::vector<Waiter*> waiters_;
 };
 
 /// The typed part: where the result lives. It is written once under the
@@ -283,15 +283,15 @@ private:
 /// readers that have seen `finished` may read it without the lock.
 template <class T> class SharedState : public StateBase {
 public:
-  void set_value(const Ptr &self, T value) {
+  void set_value(const Ptr& self, T value) {
     finish(
         self, [&] { value_.emplace(std::move(value)); }, nullptr);
   }
-  const T &value() const { return *value_; }
-  T &value() { return *value_; }
+  const T& value() const { return *value_; }
+  T& value() { return *value_; }
 
 protected:
-  void store(T &&value) { value_.emplace(std::move(value)); }
+  void store(T&& value) { value_.emplace(std::move(value)); }
 
 private:
   std::optional<T> value_;
@@ -299,7 +299,7 @@ private:
 
 template <> class SharedState<void> : public StateBase {
 public:
-  void set_value(const Ptr &self) {
+  void set_value(const Ptr& self) {
     finish(
         self, [] {}, nullptr);
   }
@@ -312,7 +312,7 @@ template <class R, class F, class... Args>
 class TaskState final : public SharedState<R> {
 public:
   template <class G, class... A>
-  explicit TaskState(G &&fn, A &&...args)
+  explicit TaskState(G&& fn, A&&... args)
       : slot_(std::in_place_index<call>, std::piecewise_construct,
               std::forward_as_tuple(std::forward<G>(fn)),
               std::forward_as_tuple(std::forward<A>(args)...)) {}
@@ -324,16 +324,16 @@ public:
       return;
     }
     try {
-      F &fn = std::get<call>(slot_).first;
-      std::tuple<Args...> &args = std::get<call>(slot_).second;
+      F& fn = std::get<call>(slot_).first;
+      std::tuple<Args...>& args = std::get<call>(slot_).second;
       if constexpr (std::is_void_v<R>) {
         std::apply(
-            [&](Args &...a) { std::invoke(std::move(fn), std::move(a)...); },
+            [&](Args&... a) { std::invoke(std::move(fn), std::move(a)...); },
             args);
         slot_.template emplace<value>();
       } else {
         R result = std::apply(
-            [&](Args &...a) -> R {
+            [&](Args&... a) -> R {
               return std::invoke(std::move(fn), std::move(a)...);
             },
             args);
@@ -344,7 +344,7 @@ public:
     }
   }
 
-  void publish(const StateBase::Ptr &self) noexcept override {
+  void publish(const StateBase::Ptr& self) noexcept override {
     if (slot_.index() == value) {
       this->try_finish(
           self,

@@ -21,7 +21,7 @@ class StateBase;
 class Waiter {
 public:
   /// Called by `state` as it becomes done, with `state`'s lock held.
-  void notify(const StateBase *state, bool failed) {
+  void notify(const StateBase* state, bool failed) {
     {
       std::lock_guard lock(mutex_);
       completed_.push_back(state);
@@ -34,7 +34,7 @@ public:
   /// one finished with an exception, or the deadline passed. Returns how many
   /// have completed.
   std::size_t wait(std::size_t count, bool stop_on_failure,
-                   const Deadline &deadline) {
+                   const Deadline& deadline) {
     std::unique_lock lock(mutex_);
     const auto satisfied = [&] {
       return completed_.size() >= count || (stop_on_failure && failures_ > 0);
@@ -49,7 +49,7 @@ public:
 
   /// The i-th future to complete, in completion order; i < what `wait`
   /// returned.
-  const StateBase *completed(std::size_t i) {
+  const StateBase* completed(std::size_t i) {
     std::lock_guard lock(mutex_);
     return completed_[i];
   }
@@ -57,7 +57,7 @@ public:
 private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::vector<const StateBase *> completed_;
+  std::vector<const StateBase*> completed_;
   std::size_t failures_ = 0;
 };
 

@@ -20,20 +20,20 @@ namespace concurrent::futures::detail {
 /// from all of them on destruction, before the waiter itself can go away.
 class WaiterRegistration {
 public:
-  WaiterRegistration(Waiter &waiter, std::size_t capacity) : waiter_(waiter) {
+  WaiterRegistration(Waiter& waiter, std::size_t capacity) : waiter_(waiter) {
     registered_.reserve(capacity); // so add() cannot throw after registering
   }
-  WaiterRegistration(const WaiterRegistration &) = delete;
-  WaiterRegistration &operator=(const WaiterRegistration &) = delete;
+  WaiterRegistration(const WaiterRegistration&) = delete;
+  WaiterRegistration& operator=(const WaiterRegistration&) = delete;
   ~WaiterRegistration() {
-    for (StateBase *state : registered_) {
+    for (StateBase* state : registered_) {
       state->remove_waiter(&waiter_);
     }
   }
 
   /// Registers the waiter on `state` unless it is done; returns whether it
   /// was done.
-  bool add(StateBase &state) {
+  bool add(StateBase& state) {
     if (state.add_waiter(&waiter_)) {
       return true;
     }
@@ -45,15 +45,15 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return registered_.size(); }
 
 private:
-  Waiter &waiter_;
-  std::vector<StateBase *> registered_;
+  Waiter& waiter_;
+  std::vector<StateBase*> registered_;
 };
 
 /// The futures of `fs`, each once, in the order first seen.
-template <class F, class R> std::vector<F> unique_futures(R &&fs) {
+template <class F, class R> std::vector<F> unique_futures(R&& fs) {
   std::vector<F> unique;
-  std::unordered_set<const StateBase *> seen;
-  for (auto &&f : fs) {
+  std::unordered_set<const StateBase*> seen;
+  for (auto&& f : fs) {
     if (seen.insert(FutureAccess::state(f).get()).second) {
       unique.emplace_back(f);
     }
