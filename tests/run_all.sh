@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the test suite needs (Debian/Ubuntu) and runs the whole suite
-# in the three CI configurations: g++ optimised, clang++ with
-# ThreadSanitizer, g++ with AddressSanitizer + UndefinedBehaviorSanitizer.
+# in every CI configuration: optimised, ThreadSanitizer, and AddressSanitizer
+# + UndefinedBehaviorSanitizer, each with g++ and with clang++.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ fi
 
 passed=0
 failed=0
-for preset in release-gcc tsan-clang asan-ubsan; do
+for preset in release-gcc release-clang tsan-gcc tsan-clang asan-ubsan-gcc asan-ubsan-clang; do
   echo "=== $preset ==="
   log="build/$preset.log"
   mkdir -p build
