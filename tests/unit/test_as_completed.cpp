@@ -131,3 +131,15 @@ TEST_CASE("as_completed() over AnyFuture mixes result types",
   }
   CHECK(order == std::vector<cf::AnyFuture>{s, i});
 }
+
+TEST_CASE("as_completed() takes a braced list of futures", "[as_completed]") {
+  cf::Future<int> a;
+  cf::Future<int> b;
+  b.set_result(2);
+  a.set_result(1);
+  std::vector<cf::Future<int>> order;
+  for (auto f : cf::as_completed({a, b}, test::hang_guard)) {
+    order.push_back(f);
+  }
+  CHECK(order == std::vector{a, b}); // both done at the call: input order
+}

@@ -175,3 +175,17 @@ TEST_CASE("wait() takes any input range of futures", "[wait]") {
   const std::vector<cf::Future<int>> cfs{finished(3)};
   CHECK(cf::wait(cfs).done.size() == 1);
 }
+
+TEST_CASE("wait() takes a braced list of futures", "[wait]") {
+  cf::Future<int> a = finished(1);
+  cf::Future<int> b;
+  auto [done, not_done] = cf::wait({a, b}, 1ms);
+  CHECK(done.count(a) == 1);
+  CHECK(not_done.count(b) == 1);
+  b.set_result(2);
+  CHECK(cf::wait({a, b}).done.size() == 2);
+  cf::Future<std::string> s;
+  s.set_result("s");
+  CHECK(cf::wait({cf::AnyFuture(a), cf::AnyFuture(s)}, cf::FIRST_COMPLETED)
+            .done.size() == 2);
+}

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -117,6 +118,20 @@ template <future_range R, class Rep, class Period>
 [[nodiscard]] AsCompleted<std::ranges::range_value_t<R>>
 as_completed(R&& fs, std::chrono::duration<Rep, Period> timeout) {
   return {std::forward<R>(fs), detail::deadline_after(timeout)};
+}
+
+/// `cf::as_completed({f, g}[, timeout])`: for a braced list of futures of
+/// one type.
+template <future_handle F>
+[[nodiscard]] AsCompleted<F> as_completed(std::initializer_list<F> fs) {
+  return {fs, std::nullopt};
+}
+
+template <future_handle F, class Rep, class Period>
+[[nodiscard]] AsCompleted<F>
+as_completed(std::initializer_list<F> fs,
+             std::chrono::duration<Rep, Period> timeout) {
+  return {fs, detail::deadline_after(timeout)};
 }
 
 } // namespace concurrent::futures

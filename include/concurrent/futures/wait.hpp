@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <ranges>
 #include <unordered_set>
@@ -104,6 +105,22 @@ wait(R&& fs, std::chrono::duration<Rep, Period> timeout,
      ReturnWhen return_when = ALL_COMPLETED) {
   return detail::wait_until(std::forward<R>(fs),
                             detail::deadline_after(timeout), return_when);
+}
+
+/// `cf::wait({f, g})`: as above, for a braced list of futures of one type
+/// (use `AnyFuture` elements to mix result types).
+template <future_handle F>
+[[nodiscard]] WaitResult<F> wait(std::initializer_list<F> fs,
+                                 ReturnWhen return_when = ALL_COMPLETED) {
+  return detail::wait_until(fs, std::nullopt, return_when);
+}
+
+/// `cf::wait({f, g}, timeout)`.
+template <future_handle F, class Rep, class Period>
+[[nodiscard]] WaitResult<F> wait(std::initializer_list<F> fs,
+                                 std::chrono::duration<Rep, Period> timeout,
+                                 ReturnWhen return_when = ALL_COMPLETED) {
+  return detail::wait_until(fs, detail::deadline_after(timeout), return_when);
 }
 
 } // namespace concurrent::futures
