@@ -16,6 +16,7 @@
 #include <concurrent/futures/executor.hpp>
 #include <concurrent/futures/future.hpp>
 #include <concurrent/futures/map.hpp>
+#include <concurrent/futures/serialization.hpp>
 #include <concurrent/futures/thread.hpp>
 #include <concurrent/futures/version.hpp>
 #include <concurrent/futures/wait.hpp>
