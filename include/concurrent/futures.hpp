@@ -12,10 +12,12 @@
 /// \endcode
 
 #include <concurrent/futures/as_completed.hpp>
+#include <concurrent/futures/call.hpp>
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/executor.hpp>
 #include <concurrent/futures/future.hpp>
 #include <concurrent/futures/map.hpp>
+#include <concurrent/futures/process.hpp>
 #include <concurrent/futures/serialization.hpp>
 #include <concurrent/futures/thread.hpp>
 #include <concurrent/futures/version.hpp>

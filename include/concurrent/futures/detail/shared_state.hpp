@@ -4,7 +4,9 @@
 // registered waiters. User code (callbacks) never runs under that mutex.
 
 #include <concurrent/futures/detail/deadline.hpp>
+#include <concurrent/futures/detail/type_name.hpp>
 #include <concurrent/futures/detail/waiter.hpp>
+#include <concurrent/futures/detail/wire.hpp>
 #include <concurrent/futures/errors.hpp>
 
 #include <algorithm>
@@ -14,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -79,6 +83,18 @@ public:
     execute();
     publish(self);
   }
+
+  /// For pools that run the call in another process: takes the call out as
+  /// bytes (a reference to the code that runs it, then the callable and the
+  /// arguments). Throws `SerializationError` if it cannot cross.
+  virtual std::string encode_call() {
+    throw SerializationError("this future has no call to send");
+  }
+
+  /// Completes the future with a result encoded by the worker that ran the
+  /// call elsewhere; undecodable bytes finish it with `SerializationError`.
+  virtual void publish_encoded(const Ptr& /*self*/,
+                               std::string_view /*result*/) noexcept {}
 
   Status status() const {
     std::lock_guard lock(mutex_);
@@ -318,8 +334,9 @@ public:
               std::forward_as_tuple(std::forward<A>(args)...)) {}
 
   void execute() noexcept override {
-    // Not started if cancelled, or already failed by a broken pool.
-    if (Status was{}; !this->try_start(was)) {
+    // Not started if cancelled, already failed by a broken pool, or sent
+    // to another process (then the call is no longer here).
+    if (Status was{}; slot_.index() != call || !this->try_start(was)) {
       slot_.template emplace<empty>();
       return;
     }
@@ -361,7 +378,55 @@ public:
     slot_.template emplace<empty>();
   }
 
+  std::string encode_call() override {
+    if constexpr (crosses) {
+      OutputArchive out;
+      encode_entry(out, task_entry<R, F, Args...>);
+      const Call& c = std::get<call>(slot_);
+      out(c.first);
+      std::apply([&](const Args&... args) { (out(args), ...); }, c.second);
+      slot_.template emplace<empty>(); // the bytes are the call from now on
+      return std::move(out).bytes();
+    } else {
+      throw SerializationError(
+          "cannot send this call to another process: the callable, an "
+          "argument or the result is not transferable (callable type " +
+          demangle(typeid(F).name()) + ")");
+    }
+  }
+
+  void publish_encoded(const StateBase::Ptr& self,
+                       std::string_view result) noexcept override {
+    slot_.template emplace<empty>();
+    if constexpr (crosses) {
+      try {
+        InputArchive in(result);
+        if constexpr (std::is_void_v<R>) {
+          if (!in.at_end()) {
+            throw SerializationError("corrupted result: bytes left over");
+          }
+          this->try_finish(
+              self, [] {}, nullptr);
+        } else {
+          R value = deserialize<R>(result);
+          this->try_finish(
+              self, [&] { this->store(std::move(value)); }, nullptr);
+        }
+      } catch (...) {
+        this->try_finish(
+            self, [] {}, std::current_exception());
+      }
+    } else {
+      (void)self;
+      (void)result;
+    }
+  }
+
 private:
+  static constexpr bool crosses = transferable<F> &&
+                                  (transferable<Args> && ...) &&
+                                  (std::is_void_v<R> || transferable<R>);
+
   enum : std::size_t { empty, call, value, error };
   using Call = std::pair<F, std::tuple<Args...>>;
   using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;

@@ -1,0 +1,335 @@
+#pragma once
+// Starting worker processes: fork, spawn (re-executing this program's own
+// binary) and forkserver (forking from a single-threaded server process).
+// Every worker gets two pipes, its tasks in and its results out, and
+// nothing else of the parent's descriptors. No worker outlives its parent:
+// each asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG)
+// and exits when the pool closes its task pipe.
+
+#include <concurrent/futures/detail/pipe_channel.hpp>
+#include <concurrent/futures/detail/worker.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace concurrent::futures::detail {
+
+inline constexpr const char* worker_flag = "--concurrent-futures-worker";
+inline constexpr const char* spawned_variable = "CONCURRENT_FUTURES_SPAWNED";
+
+/// A started worker: its pid and the parent's ends of its pipes.
+struct WorkerProcess {
+  pid_t pid = -1;
+  Fd tasks;   // parent writes
+  Fd results; // parent reads
+};
+
+/// In a fresh child: close every descriptor but 0, 1, 2 and `keep`.
+inline void close_other_fds(std::initializer_list<int> keep) noexcept {
+  std::vector<int> open;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* entry = ::readdir(dir)) {
+      const int fd = std::atoi(entry->d_name);
+      if (fd > 2 && fd != ::dirfd(dir) &&
+          std::find(keep.begin(), keep.end(), fd) == keep.end()) {
+        open.push_back(fd);
+      }
+    }
+    ::closedir(dir);
+  }
+  for (int fd : open) {
+    ::close(fd);
+  }
+}
+
+/// In a fresh child of `parent`: die with the parent, default signals.
+inline void detach_from_parent_threads(pid_t parent) noexcept {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) {
+    ::_exit(1); // the parent died before the line above
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGCHLD, SIG_DFL);
+}
+
+/// fork: the child is a copy of this process and runs the worker loop.
+inline WorkerProcess fork_worker() {
+  auto [task_r, task_w] = make_pipe();
+  auto [result_r, result_w] = make_pipe();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    throw_errno("fork");
+  }
+  if (pid == 0) {
+    detach_from_parent_threads(parent);
+    close_other_fds({task_r.get(), result_w.get()});
+    worker_loop(task_r.get(), result_w.get());
+  }
+  return {pid, std::move(task_w), std::move(result_r)};
+}
+
+/// spawn: posix_spawn of /proc/self/exe with the pipes as fds 3 and 4;
+/// `worker_main` in the new program's main() recognises the arguments.
+inline WorkerProcess spawn_worker() {
+  auto [task_r, task_w] = make_pipe();
+  auto [result_r, result_w] = make_pipe();
+  // Out of the way of 3 and 4, so that the dup2s below cannot clobber them.
+  Fd task_high(::fcntl(task_r.get(), F_DUPFD_CLOEXEC, 10));
+  Fd result_high(::fcntl(result_w.get(), F_DUPFD_CLOEXEC, 10));
+  if (!task_high || !result_high) {
+    throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attributes);
+  ::posix_spawn_file_actions_adddup2(&actions, task_high.get(), 3);
+  ::posix_spawn_file_actions_adddup2(&actions, result_high.get(), 4);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+#endif
+  sigset_t none;
+  sigset_t defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  ::posix_spawnattr_setsigmask(&attributes, &none);
+  ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+  ::posix_spawnattr_setflags(&attributes,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::string parent = std::to_string(::getpid());
+  std::string self = "/proc/self/exe";
+  char* argv[] = {self.data(), const_cast<char*>(worker_flag), parent.data(),
+                  nullptr};
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    env.push_back(*e);
+  }
+  std::string marker = std::string(spawned_variable) + "=1";
+  env.push_back(marker.data());
+  env.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attributes,
+                               argv, env.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attributes);
+  if (rc != 0) {
+    errno = rc;
+    throw_errno("posix_spawn");
+  }
+  return {pid, std::move(task_w), std::move(result_r)};
+}
+
+/// The single-threaded process that forks the workers of the forkserver
+/// start method, and reports how each one ended (they are its children, not
+/// the pool's). Messages on a SOCK_SEQPACKET pair; the pool sends a worker's
+/// pipe ends with SCM_RIGHTS.
+class ForkServer {
+public:
+  struct Report {
+    enum Kind : int { started = 1, exited = 2 } kind;
+    int pid;
+    int status;
+  };
+
+  ForkServer() {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      throw_errno("socketpair");
+    }
+    Fd mine(pair[0]);
+    Fd theirs(pair[1]);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      throw_errno("fork");
+    }
+    if (pid_ == 0) {
+      detach_from_parent_threads(parent);
+      close_other_fds({theirs.get()});
+      serve(theirs.get());
+    }
+    control_ = std::move(mine);
+  }
+  ForkServer(const ForkServer&) = delete;
+  ForkServer& operator=(const ForkServer&) = delete;
+  ~ForkServer() {
+    control_.reset(); // the server kills its workers and exits
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  [[nodiscard]] int fd() const noexcept { return control_.get(); }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+  /// Has the server fork a worker; blocks until it answers. Exit reports
+  /// that arrive meanwhile go to `exits`.
+  WorkerProcess start_worker(std::vector<Report>& exits) {
+    auto [task_r, task_w] = make_pipe();
+    auto [result_r, result_w] = make_pipe();
+    int fds[2] = {task_r.get(), result_w.get()};
+    char byte = 'w';
+    iovec io{&byte, 1};
+    alignas(cmsghdr) char space[CMSG_SPACE(sizeof fds)] = {};
+    msghdr msg{};
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space;
+    msg.msg_controllen = sizeof space;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    while (::sendmsg(control_.get(), &msg, MSG_NOSIGNAL) < 0) {
+      if (errno != EINTR) {
+        throw BrokenProcessPool("the fork server is gone");
+      }
+    }
+    for (;;) {
+      const std::optional<Report> report = receive(true);
+      if (!report) {
+        throw BrokenProcessPool("the fork server is gone");
+      }
+      if (report->kind == Report::started) {
+        if (report->pid < 0) {
+          throw BrokenProcessPool("the fork server could not fork a worker");
+        }
+        return {report->pid, std::move(task_w), std::move(result_r)};
+      }
+      exits.push_back(*report);
+    }
+  }
+
+  /// The next report; with `block` false, nothing if none is waiting.
+  /// Nothing also when the server is gone.
+  std::optional<Report> receive(bool block) {
+    Report report{};
+    for (;;) {
+      const ssize_t n = ::recv(control_.get(), &report, sizeof report,
+                               block ? 0 : MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(sizeof report)) {
+        return report;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        gone_ = false;
+      } else {
+        gone_ = true;
+      }
+      return std::nullopt;
+    }
+  }
+
+  /// Whether the last `receive` found the server gone.
+  [[nodiscard]] bool gone() const noexcept { return gone_; }
+
+private:
+  [[noreturn]] static void serve(int control) noexcept {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+    const int child_exits = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    std::vector<pid_t> children;
+    const auto send = [&](Report report) {
+      ::send(control, &report, sizeof report, MSG_NOSIGNAL);
+    };
+    for (;;) {
+      pollfd fds[2] = {{control, POLLIN, 0}, {child_exits, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        continue;
+      }
+      if (fds[1].revents != 0) {
+        signalfd_siginfo info;
+        while (::read(child_exits, &info, sizeof info) > 0) {
+        }
+        int status = 0;
+        pid_t pid = 0;
+        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+          std::erase(children, pid);
+          send({Report::exited, pid, status});
+        }
+      }
+      if (fds[0].revents == 0) {
+        continue;
+      }
+      int received[2] = {-1, -1};
+      char byte = 0;
+      iovec io{&byte, 1};
+      alignas(cmsghdr) char space[CMSG_SPACE(sizeof received)] = {};
+      msghdr msg{};
+      msg.msg_iov = &io;
+      msg.msg_iovlen = 1;
+      msg.msg_control = space;
+      msg.msg_controllen = sizeof space;
+      const ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
+      if (n <= 0) { // the pool is gone: so are its workers
+        for (pid_t child : children) {
+          ::kill(child, SIGKILL);
+        }
+        while (::waitpid(-1, nullptr, 0) > 0) {
+        }
+        ::_exit(0);
+      }
+      const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      if (c == nullptr || c->cmsg_type != SCM_RIGHTS ||
+          c->cmsg_len != CMSG_LEN(sizeof received)) {
+        send({Report::started, -1, 0});
+        continue;
+      }
+      std::memcpy(received, CMSG_DATA(c), sizeof received);
+      const pid_t server = ::getpid();
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::close(control);
+        ::close(child_exits);
+        detach_from_parent_threads(server);
+        close_other_fds({received[0], received[1]});
+        worker_loop(received[0], received[1]);
+      }
+      ::close(received[0]);
+      ::close(received[1]);
+      if (pid > 0) {
+        children.push_back(pid);
+      }
+      send({Report::started, pid, 0});
+    }
+  }
+
+  pid_t pid_ = -1;
+  Fd control_;
+  bool gone_ = false;
+};
+
+} // namespace concurrent::futures::detail

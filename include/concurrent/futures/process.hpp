@@ -1,0 +1,609 @@
+#pragma once
+/// \file
+/// `ProcessPoolExecutor`: runs calls in a pool of worker processes (Python's
+/// `concurrent.futures.ProcessPoolExecutor`), and `worker_main`.
+
+#include <concurrent/futures/call.hpp>
+#include <concurrent/futures/detail/pipe_channel.hpp>
+#include <concurrent/futures/detail/posix.hpp>
+#include <concurrent/futures/detail/shared_state.hpp>
+#include <concurrent/futures/detail/spawn.hpp>
+#include <concurrent/futures/detail/wire.hpp>
+#include <concurrent/futures/detail/worker.hpp>
+#include <concurrent/futures/errors.hpp>
+#include <concurrent/futures/executor.hpp>
+#include <concurrent/futures/serialization.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace concurrent::futures {
+
+/// How a process pool starts its workers.
+enum class StartMethod {
+  /// Each worker is a fork of the pool's manager thread: fastest to start;
+  /// a worker inherits whatever locks other threads held at that instant.
+  fork,
+  /// Each worker re-executes this program's binary, which must call
+  /// `cf::worker_main(argc, argv)` first thing in main(). Fresh workers that
+  /// share nothing with the parent but the code.
+  spawn,
+  /// Workers are forked from one single-threaded server process, itself
+  /// forked when the pool starts its first worker. The default: no worker is
+  /// forked from a multithreaded process, and no `worker_main` is needed.
+  forkserver
+};
+
+/// Options of `ProcessPoolExecutor`, in the order designated initializers
+/// must follow.
+struct ProcessPoolOptions {
+  /// Most worker processes (`>= 1`); no value: CPUs this process may use.
+  std::optional<int> max_workers{};
+  StartMethod start_method = StartMethod::forkserver;
+  /// Run by each worker before its first task (`cf::call(fn, args...)`). If
+  /// it throws, the pool is broken: pending and later calls fail with
+  /// `BrokenProcessPool`.
+  std::optional<Call> initializer{};
+  /// A worker exits after this many tasks (`>= 1`) and a fresh one replaces
+  /// it; no value: workers live as long as the pool.
+  std::optional<int> max_tasks_per_child{};
+};
+
+/// In a program that uses `StartMethod::spawn`, call this first in main():
+/// in a spawned worker it runs the worker and never returns; anywhere else
+/// it returns at once.
+inline void worker_main(int argc, char** argv) {
+  if (argc < 3 || std::string_view(argv[1]) != detail::worker_flag) {
+    return;
+  }
+  ::unsetenv(detail::spawned_variable);
+  const auto parent = static_cast<pid_t>(std::atol(argv[2]));
+  detail::detach_from_parent_threads(parent);
+  detail::worker_loop(3, 4);
+}
+
+/// A pool of at most `max_workers` processes. The callable, the arguments
+/// and the result cross by value through pipes (see `cf::transferable`); a
+/// call's exception comes back as the same type for the standard exceptions
+/// and this library's errors, else as `ExecutionFailed` naming its type. A
+/// worker that dies breaks the pool: every pending future gets
+/// `BrokenProcessPool`; nothing hangs; no worker outlives the pool's process.
+///
+/// \code
+///   cf::ProcessPoolExecutor pool;
+///   auto f = pool.submit(is_prime, 112272535095293LL);
+///   bool prime = f.result();
+/// \endcode
+class ProcessPoolExecutor : public Executor {
+public:
+  using Options = ProcessPoolOptions;
+
+  /// `max_workers` = CPUs this process may use; forkserver.
+  ProcessPoolExecutor() : ProcessPoolExecutor(Options{}) {}
+
+  /// Throws `std::invalid_argument` if `max_workers <= 0`.
+  explicit ProcessPoolExecutor(int max_workers)
+      : ProcessPoolExecutor(Options{.max_workers = max_workers}) {}
+
+  /// Throws `std::invalid_argument` if `max_workers` or
+  /// `max_tasks_per_child` is `<= 0`.
+  explicit ProcessPoolExecutor(Options options)
+      : max_workers_(options.max_workers.value_or(detail::usable_cpu_count())),
+        method_(options.start_method),
+        initializer_(std::move(options.initializer)),
+        max_tasks_per_child_(options.max_tasks_per_child.value_or(0)) {
+    if (max_workers_ <= 0) {
+      throw std::invalid_argument("max_workers must be greater than 0");
+    }
+    if (options.max_tasks_per_child && *options.max_tasks_per_child <= 0) {
+      throw std::invalid_argument("max_tasks_per_child must be >= 1");
+    }
+    if (std::getenv(detail::spawned_variable) != nullptr) {
+      // A spawned worker whose main() went past worker_main: stop before it
+      // spawns workers of its own.
+      std::fputs("concurrent::futures: this process was spawned as a "
+                 "process pool worker, but main() did not call "
+                 "cf::worker_main(argc, argv) first\n",
+                 stderr);
+      ::_exit(70);
+    }
+    auto [r, w] = detail::make_pipe();
+    detail::set_nonblocking(r.get());
+    detail::set_nonblocking(w.get());
+    wake_read_ = std::move(r);
+    wake_write_ = std::move(w);
+  }
+
+  /// Shuts down and waits for the workers (`shutdown(true)`).
+  ~ProcessPoolExecutor() override { shutdown(true); }
+
+  /// As `Executor::submit`, but a callable, argument or result type that
+  /// cannot cross to a worker is a compile error here.
+  template <class F, class... Args>
+  requires submittable<F, Args...>
+  [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F&& fn,
+                                                           Args&&... args) {
+    static_assert(transferable<std::decay_t<F>>,
+                  "ProcessPoolExecutor::submit: the callable must be "
+                  "transferable (a function pointer, a capture-less lambda, "
+                  "or a functor with a serialize member)");
+    static_assert((transferable<std::decay_t<Args>> && ...),
+                  "ProcessPoolExecutor::submit: every argument must be "
+                  "transferable (see cf::transferable)");
+    static_assert(std::is_void_v<submit_result_t<F, Args...>> ||
+                      transferable<submit_result_t<F, Args...>>,
+                  "ProcessPoolExecutor::submit: the result type must be "
+                  "transferable");
+    return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// The most worker processes this pool runs at once.
+  [[nodiscard]] int max_workers() const noexcept { return max_workers_; }
+
+  /// Sends SIGTERM to every live worker and shuts down without waiting
+  /// (calls not started are cancelled; running ones fail with
+  /// `BrokenProcessPool`). Submit nothing afterwards.
+  void terminate_workers() { stop_workers(SIGTERM); }
+
+  /// As `terminate_workers`, with SIGKILL.
+  void kill_workers() { stop_workers(SIGKILL); }
+
+protected:
+  void enqueue(detail::StateBase::Ptr task) override {
+    std::string call = task->encode_call(); // SerializationError: at submit
+    {
+      std::lock_guard lock(mutex_);
+      if (!broken_.empty()) {
+        throw BrokenProcessPool(broken_);
+      }
+      if (shutdown_) {
+        throw std::runtime_error("cannot schedule new futures after shutdown");
+      }
+      pending_.push_back({std::move(task), std::move(call)});
+      if (!manager_.joinable()) {
+        manager_ = std::jthread([this] { manage(); });
+      }
+    }
+    wake();
+  }
+
+  void do_shutdown(bool wait, bool cancel_futures) override {
+    std::deque<Job> cancelled;
+    {
+      std::lock_guard lock(mutex_);
+      shutdown_ = true;
+      if (cancel_futures) {
+        cancelled.swap(pending_);
+      }
+    }
+    for (Job& job : cancelled) {
+      job.task->cancel(job.task);
+      job.task->run(job.task); // releases what is left of the call
+    }
+    wake();
+    if (wait) {
+      std::lock_guard join_lock(join_mutex_);
+      if (manager_.joinable()) {
+        manager_.join();
+      }
+    }
+  }
+
+private:
+  struct Job {
+    detail::StateBase::Ptr task;
+    std::string call;
+  };
+
+  // Everything the manager thread knows of one worker process.
+  struct Worker {
+    detail::WorkerProcess process;
+    detail::FrameReader reader;
+    detail::FrameWriter writer;
+    bool ready = false; // initializer done
+    bool results_closed = false;
+    std::chrono::steady_clock::time_point closed_at{};
+    int sent = 0;         // tasks sent, for max_tasks_per_child
+    std::uint64_t id = 0; // of the task in flight
+    detail::StateBase::Ptr in_flight;
+  };
+
+  void wake() noexcept {
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_write_.get(), &byte, 1);
+  }
+
+  void stop_workers(int signal) {
+    {
+      std::lock_guard lock(mutex_);
+      signal_request_ = signal;
+    }
+    do_shutdown(false, true);
+  }
+
+  static std::string describe_exit(int status) {
+    if (WIFEXITED(status)) {
+      return "exited with status " + std::to_string(WEXITSTATUS(status));
+    }
+    if (WIFSIGNALED(status)) {
+      const int sig = WTERMSIG(status);
+      const char* abbrev = ::sigabbrev_np(sig);
+      return "was killed by signal " + std::to_string(sig) + " (SIG" +
+             (abbrev != nullptr ? abbrev : "?") + ": " + ::strsignal(sig) + ")";
+    }
+    return "ended with wait status " + std::to_string(status);
+  }
+
+  static void fail(const detail::StateBase::Ptr& task, std::exception_ptr e) {
+    task->try_finish(
+        task, [] {}, std::move(e));
+    task->run(task); // releases what is left of the call
+  }
+
+  // CPython's `_ExecutorManagerThread`: the only thread that talks to the
+  // workers. It hands queued calls to idle workers, collects results,
+  // notices deaths, and starts and stops processes.
+  void manage() {
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    // A worker that dies makes our writes fail with EPIPE, not kill us.
+    ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+
+    std::vector<Worker> workers;
+    std::optional<detail::ForkServer> server;
+    std::vector<detail::ForkServer::Report> exits;
+    std::uint64_t next_id = 1;
+
+    for (;;) {
+      std::vector<detail::StateBase::Ptr> skipped;
+      std::size_t to_start = 0;
+      int signal = 0;
+      bool stopping = false;
+      {
+        std::lock_guard lock(mutex_);
+        for (Worker& w : workers) {
+          while (can_take_task(w) && !pending_.empty()) {
+            Job job = std::move(pending_.front());
+            pending_.pop_front();
+            detail::Status was{};
+            if (!job.task->try_start(was)) {
+              skipped.push_back(std::move(job.task)); // cancelled meanwhile
+              continue;
+            }
+            w.id = next_id++;
+            w.in_flight = std::move(job.task);
+            ++w.sent;
+            OutputArchive head;
+            head.write_size(w.id);
+            w.writer.push(std::move(head).bytes(), std::move(job.call));
+          }
+        }
+        std::size_t starting_or_idle = 0;
+        for (const Worker& w : workers) {
+          starting_or_idle += (!w.ready || can_take_task(w)) ? 1 : 0;
+        }
+        const std::size_t live = workers.size();
+        if (broken_.empty() && pending_.size() > starting_or_idle &&
+            live < static_cast<std::size_t>(max_workers_)) {
+          to_start = std::min(pending_.size() - starting_or_idle,
+                              static_cast<std::size_t>(max_workers_) - live);
+        }
+        signal = std::exchange(signal_request_, 0);
+        stopping = (shutdown_ || !broken_.empty()) && pending_.empty();
+      }
+      for (auto& task : skipped) {
+        task->run(task);
+      }
+      if (signal != 0) {
+        for (Worker& w : workers) {
+          ::kill(w.process.pid, signal);
+        }
+      }
+      if (stopping) {
+        for (Worker& w : workers) {
+          if (!w.in_flight) {
+            w.process.tasks.reset(); // end of file: the worker exits
+          }
+        }
+        if (workers.empty()) {
+          return;
+        }
+      }
+      for (std::size_t i = 0; i < to_start; ++i) {
+        try {
+          workers.push_back(start_worker(server, exits));
+        } catch (const std::exception& e) {
+          break_pool(workers,
+                     std::string("could not start a worker process: ") +
+                         e.what());
+          break;
+        }
+      }
+
+      wait_for_io(workers, server, exits);
+
+      for (Worker& w : workers) {
+        drain_results(w, workers);
+      }
+      reap(workers, exits);
+    }
+  }
+
+  bool can_take_task(const Worker& w) const {
+    return w.ready && !w.in_flight && w.process.tasks && !w.results_closed &&
+           (max_tasks_per_child_ == 0 || w.sent < max_tasks_per_child_);
+  }
+
+  Worker start_worker(std::optional<detail::ForkServer>& server,
+                      std::vector<detail::ForkServer::Report>& exits) {
+    Worker w;
+    switch (method_) {
+    case StartMethod::fork:
+      w.process = detail::fork_worker();
+      break;
+    case StartMethod::spawn:
+      w.process = detail::spawn_worker();
+      break;
+    case StartMethod::forkserver:
+      if (!server) {
+        server.emplace();
+      }
+      w.process = server->start_worker(exits);
+      break;
+    }
+    detail::set_nonblocking(w.process.tasks.get());
+    detail::set_nonblocking(w.process.results.get());
+    OutputArchive setup;
+    std::optional<std::string> initializer;
+    if (initializer_) {
+      initializer = initializer_->bytes();
+    }
+    setup(initializer);
+    setup.write_size(static_cast<std::uint64_t>(max_tasks_per_child_));
+    w.writer.push(std::move(setup).bytes());
+    return w;
+  }
+
+  void wait_for_io(std::vector<Worker>& workers,
+                   std::optional<detail::ForkServer>& server,
+                   std::vector<detail::ForkServer::Report>& exits) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_read_.get(), POLLIN, 0});
+    if (server) {
+      fds.push_back({server->fd(), POLLIN, 0});
+    }
+    bool awaiting_exit = false;
+    for (Worker& w : workers) {
+      // Flush first: most frames fit the pipe and need no second look.
+      if (w.process.tasks && !w.writer.flush(w.process.tasks.get())) {
+        w.process.tasks
+            .reset(); // the worker is gone; its results pipe says how
+      }
+      if (!w.results_closed) {
+        fds.push_back({w.process.results.get(), POLLIN, 0});
+      } else {
+        awaiting_exit = true;
+      }
+      if (w.process.tasks && !w.writer.empty()) {
+        fds.push_back({w.process.tasks.get(), POLLOUT, 0});
+      }
+    }
+    // A worker whose pipe closed is about to exit; look again soon.
+    ::poll(fds.data(), fds.size(), awaiting_exit ? 10 : -1);
+    char drain[256];
+    while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
+    }
+    if (server) {
+      while (auto report = server->receive(false)) {
+        exits.push_back(*report);
+      }
+      if (server->gone()) {
+        break_pool(workers, "the process pool's fork server died");
+        server.reset();
+      }
+    }
+  }
+
+  void drain_results(Worker& w, std::vector<Worker>& workers) {
+    if (w.results_closed) {
+      return;
+    }
+    const auto status = w.reader.fill(w.process.results.get());
+    while (auto frame = w.reader.next()) {
+      handle_frame(w, *frame, workers);
+    }
+    if (status == detail::FrameReader::Status::closed || w.reader.corrupt()) {
+      w.results_closed = true;
+      w.closed_at = std::chrono::steady_clock::now();
+      w.process.results.reset();
+    }
+  }
+
+  void handle_frame(Worker& w, const std::string& frame,
+                    std::vector<Worker>& workers) {
+    try {
+      InputArchive in(frame);
+      const auto kind = in.read<detail::Message>();
+      const std::uint64_t id = in.read_size();
+      const bool ok = in.read<bool>();
+      const std::string_view body =
+          std::string_view(frame).substr(frame.size() - in.remaining());
+      switch (kind) {
+      case detail::Message::ready:
+        w.ready = true;
+        wake(); // look for work for it
+        return;
+      case detail::Message::init_failed: {
+        InputArchive record(body);
+        std::string what = "(unknown)";
+        try {
+          std::rethrow_exception(detail::decode_exception(record));
+        } catch (const std::exception& e) {
+          what = e.what();
+        }
+        break_pool(workers, "A process in the process pool failed in its "
+                            "initializer, the pool is not usable anymore: " +
+                                what);
+        return;
+      }
+      case detail::Message::result: {
+        if (!w.in_flight || id != w.id) {
+          throw SerializationError("result for a task that is not running");
+        }
+        detail::StateBase::Ptr task = std::move(w.in_flight);
+        if (ok) {
+          task->publish_encoded(task, body);
+        } else {
+          InputArchive record(body);
+          task->try_finish(
+              task, [] {}, detail::decode_exception(record));
+        }
+        wake(); // the worker is free
+        return;
+      }
+      default:
+        throw SerializationError("unknown message from a worker");
+      }
+    } catch (const std::exception& e) {
+      break_pool(workers,
+                 std::string("a worker sent an unreadable reply: ") + e.what());
+    }
+  }
+
+  // Removes workers that have exited; an exit nobody asked for breaks the pool.
+  void reap(std::vector<Worker>& workers,
+            std::vector<detail::ForkServer::Report>& exits) {
+    for (auto it = workers.begin(); it != workers.end();) {
+      Worker& w = *it;
+      if (!w.results_closed) {
+        ++it;
+        continue;
+      }
+      std::optional<int> status = exit_status(w, exits);
+      if (!status) {
+        // Closed its pipe but lives on: it cannot work without it.
+        if (std::chrono::steady_clock::now() - w.closed_at >
+            std::chrono::seconds(5)) {
+          ::kill(w.process.pid, SIGKILL);
+        }
+        ++it;
+        continue;
+      }
+      const bool finished_quota =
+          max_tasks_per_child_ != 0 && w.sent >= max_tasks_per_child_ &&
+          WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+      const bool asked_to_exit = !w.process.tasks;
+      const bool expected =
+          !w.in_flight && w.ready && (finished_quota || asked_to_exit);
+      if (!expected && broken_now().empty()) {
+        std::string message =
+            "A process in the process pool was terminated abruptly while the "
+            "future was running or pending: worker " +
+            std::to_string(w.process.pid) + " " + describe_exit(*status);
+        if (!w.ready && method_ == StartMethod::spawn) {
+          message += " before it was ready. With StartMethod::spawn the "
+                     "program must call cf::worker_main(argc, argv) as the "
+                     "first line of main()";
+        }
+        break_pool(workers, message);
+      } else if (!expected && w.in_flight) {
+        fail(w.in_flight,
+             std::make_exception_ptr(BrokenProcessPool(broken_now())));
+      }
+      it = workers.erase(it);
+      wake(); // a replacement may be needed
+    }
+  }
+
+  std::optional<int>
+  exit_status(const Worker& w, std::vector<detail::ForkServer::Report>& exits) {
+    if (method_ == StartMethod::forkserver) {
+      for (auto it = exits.begin(); it != exits.end(); ++it) {
+        if (it->pid == w.process.pid) {
+          const int status = it->status;
+          exits.erase(it);
+          return status;
+        }
+      }
+      return std::nullopt;
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(w.process.pid, &status, WNOHANG);
+    if (pid == w.process.pid) {
+      return status;
+    }
+    return std::nullopt;
+  }
+
+  std::string broken_now() {
+    std::lock_guard lock(mutex_);
+    return broken_;
+  }
+
+  // CPython's "terminate_broken": every pending and running call fails with
+  // BrokenProcessPool(reason); the remaining workers are killed.
+  void break_pool(std::vector<Worker>& workers, const std::string& reason) {
+    std::deque<Job> pending;
+    {
+      std::lock_guard lock(mutex_);
+      if (broken_.empty()) {
+        broken_ = reason;
+      }
+      pending.swap(pending_);
+    }
+    const auto error = std::make_exception_ptr(BrokenProcessPool(reason));
+    for (Job& job : pending) {
+      fail(job.task, error);
+    }
+    for (Worker& w : workers) {
+      if (w.in_flight) {
+        fail(std::exchange(w.in_flight, nullptr), error);
+      }
+      w.process.tasks.reset();
+      if (!w.results_closed) {
+        ::kill(w.process.pid, SIGKILL);
+      }
+    }
+  }
+
+  const int max_workers_;
+  const StartMethod method_;
+  const std::optional<Call> initializer_;
+  const int max_tasks_per_child_;
+
+  detail::Fd wake_read_;
+  detail::Fd wake_write_;
+
+  std::mutex mutex_;        // guards what follows
+  std::deque<Job> pending_; // submitted, not yet handed to a worker
+  bool shutdown_ = false;
+  std::string broken_; // why the pool is broken; empty while it is not
+  int signal_request_ = 0;
+  std::jthread manager_;
+  std::mutex join_mutex_;
+};
+
+} // namespace concurrent::futures
