@@ -1,20 +1,19 @@
 #pragma once
 // The executor types the contract suite runs against, and how to make one
 // with a given number of workers. A new pool joins the suite by adding a
-// `make` overload and its type to CF_EXECUTOR_TYPES.
+// `Make` specialisation and its type to CF_EXECUTOR_TYPES.
 
+#include <concurrent/futures/process.hpp>
 #include <concurrent/futures/thread.hpp>
 
 namespace test {
 
-template <class E> struct Make;
-
-template <> struct Make<concurrent::futures::ThreadPoolExecutor> {
-  static concurrent::futures::ThreadPoolExecutor make(int workers) {
-    return concurrent::futures::ThreadPoolExecutor(workers);
-  }
+template <class E> struct Make {
+  static E make(int workers) { return E(workers); }
 };
 
 } // namespace test
 
-#define CF_EXECUTOR_TYPES concurrent::futures::ThreadPoolExecutor
+#define CF_EXECUTOR_TYPES                                                      \
+  concurrent::futures::ThreadPoolExecutor,                                     \
+      concurrent::futures::ProcessPoolExecutor

@@ -105,4 +105,18 @@ inline int thread_count() {
   return n;
 }
 
+/// Reads exactly `size` bytes from `fd`; false at end of file.
+inline bool read_all(int fd, void* out, std::size_t size) {
+  auto* p = static_cast<char*>(out);
+  while (size > 0) {
+    const ssize_t n = ::read(fd, p, size);
+    if (n <= 0) {
+      return false;
+    }
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 } // namespace test

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -176,4 +178,64 @@ TEST_CASE("a call may shut down its own pool", "[thread_pool]") {
   });
   CHECK(f.result(test::hang_guard) == 1);
   CHECK_THROWS_AS(pool.submit([] {}), std::runtime_error);
+}
+
+// What only a pool whose workers share the caller's memory can do.
+
+namespace {
+struct CustomError : std::exception {
+  const char* what() const noexcept override { return "custom"; }
+};
+int add(int a, int b) { return a + b; }
+} // namespace
+
+TEST_CASE("std::ref passes a reference to a thread pool's call",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(1);
+  int counter = 0;
+  pool.submit([](int& c) { c = 7; }, std::ref(counter))
+      .result(test::hang_guard);
+  CHECK(counter == 7);
+}
+
+TEST_CASE("a thread pool takes move-only callables and arguments",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(2);
+  auto p = std::make_unique<int>(5);
+  auto f = pool.submit(
+      [q = std::move(p)](std::unique_ptr<int> r) { return *q + *r; },
+      std::make_unique<int>(6));
+  CHECK(f.result(test::hang_guard) == 11);
+  auto g = pool.submit([] { return std::make_unique<std::string>("owned"); });
+  CHECK(*g.result(test::hang_guard) == "owned");
+}
+
+TEST_CASE("the callable and its arguments are released once the call has run",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(1);
+  auto shared = std::make_shared<int>(1);
+  auto f = pool.submit([](std::shared_ptr<int> s) { return *s; }, shared);
+  CHECK(f.result(test::hang_guard) == 1);
+  CHECK(shared.use_count() == 1); // while the future still lives
+}
+
+TEST_CASE("a thread pool's call may throw any type, and its future holds "
+          "that very exception",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(2);
+  auto custom = pool.submit([] { throw CustomError(); });
+  CHECK_THROWS_AS(custom.result(test::hang_guard), CustomError);
+  auto not_std = pool.submit([] { throw 42; });
+  CHECK_THROWS_AS(not_std.result(test::hang_guard), int);
+  auto a_string = pool.submit([]() -> double { throw std::string("text"); });
+  CHECK_THROWS_AS(a_string.result(test::hang_guard), std::string);
+  CHECK(pool.submit(add, 1, 2).result(test::hang_guard) == 3);
+}
+
+TEST_CASE("a call may submit more work to its own thread pool",
+          "[thread_pool]") {
+  cf::ThreadPoolExecutor pool(1);
+  auto outer = pool.submit([&pool] { return pool.submit(add, 20, 22); });
+  auto inner = outer.result(test::hang_guard);
+  CHECK(inner.result(test::hang_guard) == 42);
 }

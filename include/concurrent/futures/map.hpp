@@ -8,6 +8,7 @@
 #include <concurrent/futures/detail/single_pass.hpp>
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/future.hpp>
+#include <concurrent/futures/serialization.hpp>
 
 #include <chrono>
 #include <concepts>
@@ -170,35 +171,33 @@ private:
   std::conditional_t<std::is_lvalue_reference_v<R>, Range*, Range> range_;
 };
 
-/// The inputs of one `map()` call, read in step; lives on the heap because
-/// it holds iterators into the ranges it owns.
-template <class Ex, class Fn, class... Rs> class ZippedCalls {
+/// The inputs of one `map()` call, read in step (stopping at the shortest);
+/// lives on the heap because it holds iterators into the ranges it owns.
+template <class... Rs> class ZippedInputs {
 public:
-  ZippedCalls(Ex& executor, Fn fn, Rs&&... ranges)
-      : executor_(executor), fn_(std::move(fn)),
-        ranges_(InputRange<Rs>(std::forward<Rs>(ranges))...),
+  explicit ZippedInputs(Rs&&... ranges)
+      : ranges_(InputRange<Rs>(std::forward<Rs>(ranges))...),
         iterators_(std::apply(
             [](auto&... r) {
               return std::tuple(std::ranges::begin(r.get())...);
             },
             ranges_)) {}
-  ZippedCalls(const ZippedCalls&) = delete;
-  ZippedCalls& operator=(const ZippedCalls&) = delete;
+  ZippedInputs(const ZippedInputs&) = delete;
+  ZippedInputs& operator=(const ZippedInputs&) = delete;
 
-  using Result = std::remove_cvref_t<std::invoke_result_t<
-      Fn&, std::ranges::range_reference_t<std::remove_reference_t<Rs>>...>>;
-
-  std::optional<Future<Result>> submit_next() {
-    return std::apply(
-        [&](auto&... its) -> std::optional<Future<Result>> {
-          if (at_end(std::index_sequence_for<Rs...>{})) {
-            return std::nullopt;
-          }
-          Future<Result> f = executor_.submit(fn_, *its...);
+  /// Calls `use(elements...)` with the next element of every range and
+  /// steps past them; false (without calling) at the end of the shortest.
+  template <class Use> bool next(Use&& use) {
+    if (at_end(std::index_sequence_for<Rs...>{})) {
+      return false;
+    }
+    std::apply(
+        [&](auto&... its) {
+          std::forward<Use>(use)(*its...);
           (++its, ...);
-          return f;
         },
         iterators_);
+    return true;
   }
 
 private:
@@ -208,16 +207,19 @@ private:
             ...);
   }
 
-  Ex& executor_;
-  Fn fn_;
   std::tuple<InputRange<Rs>...> ranges_;
   std::tuple<std::ranges::iterator_t<std::remove_reference_t<Rs>>...>
       iterators_;
 };
 
-template <class Ex, class Fn, class... Rs>
-auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
-              Rs&&... ranges) {
+/// The result type of `fn` called with one element of each range.
+template <class Fn, class... Rs>
+using map_result_t = std::remove_cvref_t<std::invoke_result_t<
+    std::decay_t<Fn>&,
+    std::ranges::range_reference_t<std::remove_reference_t<Rs>>...>>;
+
+template <class Fn, class... Rs>
+void check_map_arguments(const MapOptions& options) {
   static_assert(sizeof...(Rs) > 0, "map() needs at least one input range");
   static_assert((std::ranges::input_range<Rs> && ...),
                 "map(): every argument after the function must be an input "
@@ -232,17 +234,142 @@ auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
   if (options.buffersize && *options.buffersize < 1) {
     throw std::invalid_argument("buffersize must be None or > 0");
   }
-  const Deadline deadline = deadline_after(options.timeout);
-  using Calls = ZippedCalls<Ex, std::decay_t<Fn>, Rs...>;
-  auto calls = std::make_shared<Calls>(executor, std::forward<Fn>(fn),
-                                       std::forward<Rs>(ranges)...);
-  using Result = typename Calls::Result;
-  std::optional<std::size_t> buffersize;
+}
+
+inline std::optional<std::size_t> buffer_limit(const MapOptions& options) {
   if (options.buffersize) {
-    buffersize = static_cast<std::size_t>(*options.buffersize);
+    return static_cast<std::size_t>(*options.buffersize);
   }
-  return MapResults<Result>([calls] { return calls->submit_next(); },
-                            buffersize, deadline);
+  return std::nullopt;
+}
+
+template <class Ex, class Fn, class... Rs>
+auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
+              Rs&&... ranges) {
+  check_map_arguments<Fn, Rs...>(options);
+  const Deadline deadline = deadline_after(options.timeout);
+  using Result = map_result_t<Fn, Rs...>;
+  auto inputs =
+      std::make_shared<ZippedInputs<Rs...>>(std::forward<Rs>(ranges)...);
+  auto submit_next = [inputs, &executor,
+                      fn = std::decay_t<Fn>(std::forward<Fn>(fn))]() mutable {
+    std::optional<Future<Result>> next;
+    inputs->next([&](auto&&... args) { next = executor.submit(fn, args...); });
+    return next;
+  };
+  return MapResults<Result>(std::move(submit_next), buffer_limit(options),
+                            deadline);
+}
+
+/// One result inside a chunk: a plain wrapper so that a chunk of `bool`
+/// results is not a `std::vector<bool>` (whose elements are not objects).
+template <class T> struct ChunkItem { T value; };
+
+/// One task of a chunked map: calls `fn` on each argument tuple of a chunk.
+/// Transferable when `fn` is, so a chunk crosses to a worker as one message.
+template <class Fn> struct ChunkRunner {
+  Fn fn;
+
+  template <class... Es> auto operator()(std::vector<std::tuple<Es...>> chunk) {
+    using R = std::remove_cvref_t<std::invoke_result_t<Fn&, Es...>>;
+    using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+    std::vector<ChunkItem<Value>> results;
+    results.reserve(chunk.size());
+    for (auto& args : chunk) {
+      if constexpr (std::is_void_v<R>) {
+        std::apply(fn, std::move(args));
+        results.push_back({});
+      } else {
+        results.push_back({std::apply(fn, std::move(args))});
+      }
+    }
+    return results;
+  }
+
+  template <class Archive> void serialize(Archive& ar) { ar(fn); }
+};
+
+} // namespace detail
+
+/// The results of a chunked `map()`: each task computed a chunk of results;
+/// this range yields them one by one, in input order. If a chunk's task
+/// raised, reading any result of that chunk raises that exception (the
+/// chunk has no results); iteration may go on to the next chunk.
+template <class R> class ChunkedMapResults {
+public:
+  using value_type = typename MapResults<R>::value_type;
+  using Chunk = std::vector<detail::ChunkItem<value_type>>;
+  using iterator =
+      detail::SinglePassIterator<ChunkedMapResults, value_type, value_type&>;
+
+  /// `sizes` receives each chunk's size as the chunk is submitted.
+  ChunkedMapResults(MapResults<Chunk> chunks,
+                    std::shared_ptr<std::deque<std::size_t>> sizes)
+      : chunks_(std::move(chunks)), sizes_(std::move(sizes)),
+        chunk_(chunks_.begin()) {}
+  ChunkedMapResults(ChunkedMapResults&& other) noexcept
+      : chunks_(std::move(other.chunks_)), sizes_(std::move(other.sizes_)),
+        chunk_(chunks_.begin()), index_(other.index_) {}
+  ChunkedMapResults& operator=(ChunkedMapResults&&) = delete;
+
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+  friend iterator;
+
+  bool at_end() const { return chunk_ == std::default_sentinel; }
+  value_type& current() { return (*chunk_)[index_].value; }
+  void advance() {
+    if (++index_ == sizes_->front()) {
+      sizes_->pop_front();
+      index_ = 0;
+      ++chunk_;
+    }
+  }
+
+  MapResults<Chunk> chunks_;
+  std::shared_ptr<std::deque<std::size_t>> sizes_;
+  typename MapResults<Chunk>::iterator chunk_;
+  std::size_t index_ = 0;
+};
+
+namespace detail {
+
+/// `map()` for executors that send work to other processes: the calls go in
+/// chunks of `options.chunksize`, one task (one message each way) a chunk;
+/// `buffersize` counts chunks.
+template <class Ex, class Fn, class... Rs>
+auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
+                 Rs&&... ranges) {
+  check_map_arguments<Fn, Rs...>(options);
+  const Deadline deadline = deadline_after(options.timeout);
+  using Result = map_result_t<Fn, Rs...>;
+  using Args = std::tuple<std::remove_cvref_t<
+      std::ranges::range_reference_t<std::remove_reference_t<Rs>>>...>;
+  using Value = typename MapResults<Result>::value_type;
+  auto inputs =
+      std::make_shared<ZippedInputs<Rs...>>(std::forward<Rs>(ranges)...);
+  auto sizes = std::make_shared<std::deque<std::size_t>>();
+  const auto chunksize = static_cast<std::size_t>(options.chunksize);
+  auto submit_next =
+      [inputs, sizes, chunksize, &executor,
+       runner = ChunkRunner<std::decay_t<Fn>>{std::decay_t<Fn>(std::forward<Fn>(
+           fn))}]() -> std::optional<Future<std::vector<ChunkItem<Value>>>> {
+    std::vector<Args> chunk;
+    while (chunk.size() < chunksize &&
+           inputs->next([&](auto&&... args) { chunk.emplace_back(args...); })) {
+    }
+    if (chunk.empty()) {
+      return std::nullopt;
+    }
+    sizes->push_back(chunk.size());
+    return executor.submit(runner, std::move(chunk));
+  };
+  return ChunkedMapResults<Result>(
+      MapResults<std::vector<ChunkItem<Value>>>(
+          std::move(submit_next), buffer_limit(options), deadline),
+      std::move(sizes));
 }
 
 template <class T, class... Ts> struct last {
@@ -260,23 +387,47 @@ constexpr bool ends_with_options = [] {
   }
 }();
 
-template <class Ex, class Fn, class... Args>
-auto map_dispatch(Ex& executor, Fn&& fn, Args&&... args) {
+/// Splits `args...` into the input ranges and the optional trailing
+/// MapOptions, and calls `map_impl(executor, fn, options, ranges...)`.
+template <class MapImpl, class Ex, class Fn, class... Args>
+auto map_dispatch_to(MapImpl map_impl, Ex& executor, Fn&& fn, Args&&... args) {
   if constexpr (ends_with_options<Args...>) {
     auto all = std::forward_as_tuple(std::forward<Args>(args)...);
     constexpr std::size_t n = sizeof...(Args) - 1;
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return map_with(executor, std::forward<Fn>(fn), std::get<n>(all),
+      return map_impl(executor, std::forward<Fn>(fn), std::get<n>(all),
                       std::get<I>(std::move(all))...);
     }
     (std::make_index_sequence<n>{});
   } else {
-    return map_with(executor, std::forward<Fn>(fn), MapOptions{},
+    return map_impl(executor, std::forward<Fn>(fn), MapOptions{},
                     std::forward<Args>(args)...);
   }
 }
 
+template <class Ex, class Fn, class... Args>
+auto map_dispatch(Ex& executor, Fn&& fn, Args&&... args) {
+  return map_dispatch_to(
+      [](auto& ex, auto&& f, const MapOptions& options, auto&&... ranges) {
+        return map_with(ex, std::forward<decltype(f)>(f), options,
+                        std::forward<decltype(ranges)>(ranges)...);
+      },
+      executor, std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
+
 } // namespace detail
+
+/// Chunk items travel as their value.
+template <transferable T> struct Codec<detail::ChunkItem<T>> {
+  static constexpr bool enabled = true;
+  static constexpr std::size_t min_size = detail::min_size<T>();
+  static void encode(OutputArchive& out, const detail::ChunkItem<T>& item) {
+    Codec<T>::encode(out, item.value);
+  }
+  static detail::ChunkItem<T> decode(InputArchive& in) {
+    return {Codec<T>::decode(in)};
+  }
+};
 
 /// `executor.map(fn, ranges...)` as a free function: calls
 /// `fn(x, y, ...)` for the elements of the ranges taken in step (stopping at

@@ -41,6 +41,31 @@
 
 namespace concurrent::futures {
 
+namespace detail {
+
+// One check per type, so that the compiler's first words about a failure
+// name the offending type ("In instantiation of ... [with T = int*]").
+template <class T> constexpr bool callable_crosses() {
+  static_assert(transferable<T>,
+                "ProcessPoolExecutor: the callable must be transferable (a "
+                "function pointer, a capture-less lambda, or a functor with a "
+                "serialize member)");
+  return true;
+}
+template <class T> constexpr bool argument_crosses() {
+  static_assert(transferable<T>,
+                "ProcessPoolExecutor: every argument must be transferable "
+                "(see cf::transferable)");
+  return true;
+}
+template <class T> constexpr bool result_crosses() {
+  static_assert(std::is_void_v<T> || transferable<T>,
+                "ProcessPoolExecutor: the result type must be transferable");
+  return true;
+}
+
+} // namespace detail
+
 /// How a process pool starts its workers.
 enum class StartMethod {
   /// Each worker is a fork of the pool's manager thread: fastest to start;
@@ -145,18 +170,25 @@ public:
   requires submittable<F, Args...>
   [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F&& fn,
                                                            Args&&... args) {
-    static_assert(transferable<std::decay_t<F>>,
-                  "ProcessPoolExecutor::submit: the callable must be "
-                  "transferable (a function pointer, a capture-less lambda, "
-                  "or a functor with a serialize member)");
-    static_assert((transferable<std::decay_t<Args>> && ...),
-                  "ProcessPoolExecutor::submit: every argument must be "
-                  "transferable (see cf::transferable)");
-    static_assert(std::is_void_v<submit_result_t<F, Args...>> ||
-                      transferable<submit_result_t<F, Args...>>,
-                  "ProcessPoolExecutor::submit: the result type must be "
-                  "transferable");
+    static_assert(detail::callable_crosses<std::decay_t<F>>() &&
+                  (detail::argument_crosses<std::decay_t<Args>>() && ...) &&
+                  detail::result_crosses<submit_result_t<F, Args...>>());
     return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+
+  /// As `Executor::map`, but the calls travel in chunks of
+  /// `MapOptions::chunksize` (one message each way per chunk); results still
+  /// come one by one in input order.
+  template <class Fn, class... Args>
+  [[nodiscard]] auto map(Fn&& fn, Args&&... args) {
+    static_assert(detail::callable_crosses<std::decay_t<Fn>>());
+    return detail::map_dispatch_to(
+        [](ProcessPoolExecutor& ex, auto&& f, const MapOptions& options,
+           auto&&... ranges) {
+          return detail::map_chunked(ex, std::forward<decltype(f)>(f), options,
+                                     std::forward<decltype(ranges)>(ranges)...);
+        },
+        *this, std::forward<Fn>(fn), std::forward<Args>(args)...);
   }
 
   /// The most worker processes this pool runs at once.
@@ -273,8 +305,6 @@ private:
     ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
 
     std::vector<Worker> workers;
-    std::optional<detail::ForkServer> server;
-    std::vector<detail::ForkServer::Report> exits;
     std::uint64_t next_id = 1;
 
     for (;;) {
@@ -319,7 +349,7 @@ private:
       }
       if (signal != 0) {
         for (Worker& w : workers) {
-          ::kill(w.process.pid, signal);
+          send_signal(w, signal);
         }
       }
       if (stopping) {
@@ -329,12 +359,13 @@ private:
           }
         }
         if (workers.empty()) {
+          server_.reset();
           return;
         }
       }
       for (std::size_t i = 0; i < to_start; ++i) {
         try {
-          workers.push_back(start_worker(server, exits));
+          workers.push_back(start_worker());
         } catch (const std::exception& e) {
           break_pool(workers,
                      std::string("could not start a worker process: ") +
@@ -343,12 +374,12 @@ private:
         }
       }
 
-      wait_for_io(workers, server, exits);
+      wait_for_io(workers);
 
       for (Worker& w : workers) {
         drain_results(w, workers);
       }
-      reap(workers, exits);
+      reap(workers);
     }
   }
 
@@ -357,8 +388,17 @@ private:
            (max_tasks_per_child_ == 0 || w.sent < max_tasks_per_child_);
   }
 
-  Worker start_worker(std::optional<detail::ForkServer>& server,
-                      std::vector<detail::ForkServer::Report>& exits) {
+  // Signals a worker that has not been reaped. A forkserver worker is the
+  // server's child, so the server sends the signal.
+  void send_signal(const Worker& w, int signal) {
+    if (server_) {
+      server_->signal(w.process.pid, signal);
+    } else {
+      ::kill(w.process.pid, signal);
+    }
+  }
+
+  Worker start_worker() {
     Worker w;
     switch (method_) {
     case StartMethod::fork:
@@ -368,10 +408,10 @@ private:
       w.process = detail::spawn_worker();
       break;
     case StartMethod::forkserver:
-      if (!server) {
-        server.emplace();
+      if (!server_) {
+        server_.emplace();
       }
-      w.process = server->start_worker(exits);
+      w.process = server_->start_worker(exits_);
       break;
     }
     detail::set_nonblocking(w.process.tasks.get());
@@ -387,13 +427,11 @@ private:
     return w;
   }
 
-  void wait_for_io(std::vector<Worker>& workers,
-                   std::optional<detail::ForkServer>& server,
-                   std::vector<detail::ForkServer::Report>& exits) {
+  void wait_for_io(std::vector<Worker>& workers) {
     std::vector<pollfd> fds;
     fds.push_back({wake_read_.get(), POLLIN, 0});
-    if (server) {
-      fds.push_back({server->fd(), POLLIN, 0});
+    if (server_) {
+      fds.push_back({server_->fd(), POLLIN, 0});
     }
     bool awaiting_exit = false;
     for (Worker& w : workers) {
@@ -416,13 +454,13 @@ private:
     char drain[256];
     while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
     }
-    if (server) {
-      while (auto report = server->receive(false)) {
-        exits.push_back(*report);
+    if (server_) {
+      while (auto report = server_->receive(false)) {
+        exits_.push_back(*report);
       }
-      if (server->gone()) {
+      if (server_->gone()) {
         break_pool(workers, "the process pool's fork server died");
-        server.reset();
+        server_.reset();
       }
     }
   }
@@ -494,20 +532,19 @@ private:
   }
 
   // Removes workers that have exited; an exit nobody asked for breaks the pool.
-  void reap(std::vector<Worker>& workers,
-            std::vector<detail::ForkServer::Report>& exits) {
+  void reap(std::vector<Worker>& workers) {
     for (auto it = workers.begin(); it != workers.end();) {
       Worker& w = *it;
       if (!w.results_closed) {
         ++it;
         continue;
       }
-      std::optional<int> status = exit_status(w, exits);
+      std::optional<int> status = exit_status(w);
       if (!status) {
         // Closed its pipe but lives on: it cannot work without it.
         if (std::chrono::steady_clock::now() - w.closed_at >
             std::chrono::seconds(5)) {
-          ::kill(w.process.pid, SIGKILL);
+          send_signal(w, SIGKILL);
         }
         ++it;
         continue;
@@ -538,15 +575,17 @@ private:
     }
   }
 
-  std::optional<int>
-  exit_status(const Worker& w, std::vector<detail::ForkServer::Report>& exits) {
+  std::optional<int> exit_status(const Worker& w) {
     if (method_ == StartMethod::forkserver) {
-      for (auto it = exits.begin(); it != exits.end(); ++it) {
+      for (auto it = exits_.begin(); it != exits_.end(); ++it) {
         if (it->pid == w.process.pid) {
           const int status = it->status;
-          exits.erase(it);
+          exits_.erase(it);
           return status;
         }
+      }
+      if (!server_) { // the server died: nobody will tell
+        return W_EXITCODE(0, SIGKILL);
       }
       return std::nullopt;
     }
@@ -584,7 +623,7 @@ private:
       }
       w.process.tasks.reset();
       if (!w.results_closed) {
-        ::kill(w.process.pid, SIGKILL);
+        send_signal(w, SIGKILL);
       }
     }
   }
@@ -596,6 +635,10 @@ private:
 
   detail::Fd wake_read_;
   detail::Fd wake_write_;
+
+  // The manager thread's alone.
+  std::optional<detail::ForkServer> server_;
+  std::vector<detail::ForkServer::Report> exits_;
 
   std::mutex mutex_;        // guards what follows
   std::deque<Job> pending_; // submitted, not yet handed to a worker

@@ -63,7 +63,8 @@ inline void close_other_fds(std::initializer_list<int> keep) noexcept {
   }
 }
 
-/// In a fresh child of `parent`: die with the parent, default signals.
+/// In a fresh child of `parent`: die with the parent; default signal
+/// handling, nothing blocked.
 inline void detach_from_parent_threads(pid_t parent) noexcept {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) {
@@ -72,8 +73,10 @@ inline void detach_from_parent_threads(pid_t parent) noexcept {
   sigset_t none;
   sigemptyset(&none);
   ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-  ::signal(SIGPIPE, SIG_DFL);
-  ::signal(SIGCHLD, SIG_DFL);
+  // The parent's handlers (a test framework's, say) are not the worker's.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    ::signal(sig, SIG_DFL);
+  }
 }
 
 /// fork: the child is a copy of this process and runs the worker loop.
@@ -196,8 +199,8 @@ public:
     auto [task_r, task_w] = make_pipe();
     auto [result_r, result_w] = make_pipe();
     int fds[2] = {task_r.get(), result_w.get()};
-    char byte = 'w';
-    iovec io{&byte, 1};
+    Request request{'w', 0, 0};
+    iovec io{&request, sizeof request};
     alignas(cmsghdr) char space[CMSG_SPACE(sizeof fds)] = {};
     msghdr msg{};
     msg.msg_iov = &io;
@@ -229,6 +232,14 @@ public:
     }
   }
 
+  /// Has the server send `signal` to its worker `pid`, if that worker has
+  /// not been reaped yet (only the server knows: the pool must not signal a
+  /// pid that the server may already have freed for reuse).
+  void signal(pid_t pid, int signal) {
+    Request request{'k', pid, signal};
+    ::send(control_.get(), &request, sizeof request, MSG_NOSIGNAL);
+  }
+
   /// The next report; with `block` false, nothing if none is waiting.
   /// Nothing also when the server is gone.
   std::optional<Report> receive(bool block) {
@@ -255,6 +266,12 @@ public:
   [[nodiscard]] bool gone() const noexcept { return gone_; }
 
 private:
+  struct Request {
+    char kind; // 'w': start a worker (with two descriptors); 'k': signal
+    int pid;
+    int signal;
+  };
+
   [[noreturn]] static void serve(int control) noexcept {
     sigset_t chld;
     sigemptyset(&chld);
@@ -285,8 +302,8 @@ private:
         continue;
       }
       int received[2] = {-1, -1};
-      char byte = 0;
-      iovec io{&byte, 1};
+      Request request{};
+      iovec io{&request, sizeof request};
       alignas(cmsghdr) char space[CMSG_SPACE(sizeof received)] = {};
       msghdr msg{};
       msg.msg_iov = &io;
@@ -301,6 +318,13 @@ private:
         while (::waitpid(-1, nullptr, 0) > 0) {
         }
         ::_exit(0);
+      }
+      if (request.kind == 'k') {
+        if (std::find(children.begin(), children.end(), request.pid) !=
+            children.end()) {
+          ::kill(request.pid, request.signal);
+        }
+        continue;
       }
       const cmsghdr* c = CMSG_FIRSTHDR(&msg);
       if (c == nullptr || c->cmsg_type != SCM_RIGHTS ||

@@ -1,0 +1,436 @@
+// ProcessPoolExecutor: every start method, faults, limits, resources.
+
+#include "catch.hpp"
+#include "process_sync.hpp"
+#include "sync.hpp"
+
+#include <concurrent/futures/process.hpp>
+#include <concurrent/futures/wait.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace cf = concurrent::futures;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct CustomError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int add(int a, int b) { return a + b; }
+int my_pid() { return static_cast<int>(::getpid()); }
+int die_by(int signal) {
+  std::signal(signal, SIG_DFL); // not a sanitizer's handler: really die
+  std::raise(signal);
+  return 0;
+}
+int exit_with(int status) { ::_exit(status); }
+int wait_then_pid(std::string gate) {
+  test::wait_at(gate);
+  return my_pid();
+}
+int signal_wait_then_pid(std::string started, std::string gate) {
+  test::signal_at(started);
+  return wait_then_pid(std::move(gate));
+}
+std::vector<char> echo(std::vector<char> data) { return data; }
+
+int worker_global = 0;
+void set_global(int v) { worker_global = v; }
+int get_global() { return worker_global; }
+void failing_initializer() { throw std::runtime_error("no database"); }
+
+int open_fds() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+const char* method_name(cf::StartMethod m) {
+  switch (m) {
+  case cf::StartMethod::fork:
+    return "fork";
+  case cf::StartMethod::spawn:
+    return "spawn";
+  case cf::StartMethod::forkserver:
+    break;
+  }
+  return "forkserver";
+}
+
+cf::StartMethod any_method() {
+  return GENERATE(cf::StartMethod::forkserver, cf::StartMethod::fork,
+                  cf::StartMethod::spawn);
+}
+
+/// Waits for a process that is not our child to end, without polling.
+bool wait_for_exit(pid_t pid) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    return errno == ESRCH; // already gone
+  }
+  pollfd p{fd, POLLIN, 0};
+  const int ready = ::poll(&p, 1, 60'000);
+  ::close(fd);
+  return ready == 1;
+}
+
+} // namespace
+
+TEST_CASE("a process pool runs calls with every start method",
+          "[process_pool]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool({.max_workers = 2, .start_method = method});
+  CHECK(pool.submit(add, 2, 3).result(test::hang_guard) == 5);
+  CHECK(pool.submit([](std::string s) { return s + "!"; }, std::string("hi"))
+            .result(test::hang_guard) == "hi!");
+  auto other_pid = pool.submit(my_pid).result(test::hang_guard);
+  CHECK(other_pid != ::getpid());
+  pool.submit([] {}).result(test::hang_guard);
+}
+
+TEST_CASE("exceptions come back as the same standard type, else as "
+          "ExecutionFailed naming the type",
+          "[process_pool]") {
+  cf::ProcessPoolExecutor pool(1);
+  auto range = pool.submit([]() -> int { throw std::out_of_range("index"); });
+  CHECK_THROWS_AS(range.result(test::hang_guard), std::out_of_range);
+  CHECK_THROWS_WITH(range.result(), "index");
+  auto timeout = pool.submit([] { throw cf::TimeoutError("slow"); });
+  CHECK_THROWS_AS(timeout.result(test::hang_guard), cf::TimeoutError);
+  auto custom = pool.submit([] { throw CustomError("mine"); });
+  try {
+    custom.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::ExecutionFailed& e) {
+    CHECK(e.type_name().find("CustomError") != std::string::npos);
+    CHECK(e.message() == "mine");
+  }
+  auto number = pool.submit([] { throw 42; });
+  try {
+    number.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::ExecutionFailed& e) {
+    CHECK(e.type_name() == "int");
+  }
+  CHECK(pool.submit(add, 1, 1).result(test::hang_guard) == 2); // still fine
+}
+
+TEST_CASE("a process pool works through Executor&, and a call that cannot "
+          "cross fails at submit",
+          "[process_pool]") {
+  cf::ProcessPoolExecutor pool(1);
+  cf::Executor& ex = pool;
+  CHECK(ex.submit(add, 20, 22).result(test::hang_guard) == 42);
+  int local = 1;
+  CHECK_THROWS_AS(ex.submit([&local] { return local; }),
+                  cf::SerializationError);
+  CHECK(ex.submit(add, 1, 2).result(test::hang_guard) == 3);
+}
+
+TEST_CASE("process pool options are checked", "[process_pool]") {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  CHECK(cf::ProcessPoolExecutor().max_workers() == CPU_COUNT(&set));
+  CHECK_THROWS_AS(cf::ProcessPoolExecutor(0), std::invalid_argument);
+  CHECK_THROWS_AS(cf::ProcessPoolExecutor({.max_workers = -2}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(cf::ProcessPoolExecutor({.max_tasks_per_child = 0}),
+                  std::invalid_argument);
+}
+
+TEST_CASE("map() on a process pool returns results in order",
+          "[process_pool]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> xs{1, 2, 3, 4, 5, 6};
+  std::vector<int> out;
+  for (int y : pool.map([](int x) { return x * x; }, xs)) {
+    out.push_back(y);
+  }
+  CHECK(out == std::vector<int>{1, 4, 9, 16, 25, 36});
+}
+
+TEST_CASE("a worker that dies breaks the pool: pending and later calls get "
+          "BrokenProcessPool naming the worker and how it ended",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  struct Fault {
+    int (*task)(int);
+    int arg;
+    const char* how;
+  };
+  const Fault fault = GENERATE(Fault{die_by, SIGKILL, "SIGKILL"},
+                               Fault{die_by, SIGSEGV, "SIGSEGV"},
+                               Fault{die_by, SIGABRT, "SIGABRT"},
+                               Fault{exit_with, 3, "exited with status 3"});
+  INFO(fault.how);
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  test::ProcessGate gate;
+  // The worker waits at the gate until everything is queued behind it, so
+  // that the pool cannot break before the last submit.
+  auto first = pool.submit(wait_then_pid, gate.path());
+  auto dying = pool.submit(fault.task, fault.arg);
+  std::vector<cf::Future<int>> pending;
+  for (int i = 0; i < 3; ++i) {
+    pending.push_back(pool.submit(add, i, i));
+  }
+  gate.open_gate();
+  const int pid = first.result(test::hang_guard);
+  try {
+    dying.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::BrokenProcessPool& e) {
+    const std::string what = e.what();
+    CHECK(what.find("worker " + std::to_string(pid)) != std::string::npos);
+    CHECK(what.find(fault.how) != std::string::npos);
+  }
+  for (auto& f : pending) {
+    CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenProcessPool);
+  }
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
+}
+
+TEST_CASE("a throwing initializer breaks the process pool",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool({.max_workers = 2,
+                                .start_method = method,
+                                .initializer = cf::call(failing_initializer)});
+  auto f = pool.submit(add, 1, 2);
+  try {
+    f.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::BrokenProcessPool& e) {
+    CHECK(std::string(e.what()).find("no database") != std::string::npos);
+  }
+  CHECK_THROWS_AS(pool.submit(add, 1, 2), cf::BrokenProcessPool);
+}
+
+TEST_CASE("the initializer runs in each worker before its calls",
+          "[process_pool]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool({.max_workers = 2,
+                                .start_method = method,
+                                .initializer = cf::call(set_global, 7)});
+  CHECK(pool.submit(get_global).result(test::hang_guard) == 7);
+  CHECK(worker_global == 0); // the parent's copy is untouched
+}
+
+TEST_CASE("max_tasks_per_child replaces a worker after that many tasks",
+          "[process_pool]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 1, .start_method = method, .max_tasks_per_child = 2});
+  std::map<int, int> tasks_per_pid;
+  for (int i = 0; i < 6; ++i) {
+    ++tasks_per_pid[pool.submit(my_pid).result(test::hang_guard)];
+  }
+  CHECK(tasks_per_pid.size() == 3);
+  for (const auto& [pid, count] : tasks_per_pid) {
+    CHECK(count == 2);
+  }
+}
+
+TEST_CASE("64 MiB arguments and results in flight at once do not deadlock",
+          "[process_pool]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<char> big(64 << 20);
+  for (std::size_t i = 0; i < big.size(); i += 4096) {
+    big[i] = static_cast<char>(i / 4096);
+  }
+  auto a = pool.submit(echo, big);
+  auto b = pool.submit(echo, big);
+  CHECK(a.result(test::hang_guard) == big);
+  CHECK(b.result(test::hang_guard) == big);
+}
+
+TEST_CASE("cancel() succeeds for calls not yet handed to a worker",
+          "[process_pool]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  test::ProcessGate gate;
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  auto running = pool.submit(wait_then_pid, gate.path());
+  auto queued = pool.submit(my_pid);
+  CHECK(queued.cancel());
+  gate.open_gate();
+  CHECK(running.result(test::hang_guard) > 0);
+  CHECK(queued.cancelled());
+  CHECK_FALSE(running.cancel());
+}
+
+TEST_CASE("shutdown(cancel_futures=true) cancels what no worker has taken",
+          "[process_pool]") {
+  test::ProcessGate gate;
+  test::ProcessSignal started;
+  cf::ProcessPoolExecutor pool(1);
+  auto running = pool.submit(signal_wait_then_pid, started.path(), gate.path());
+  started.wait();
+  CHECK(running.running());
+  std::vector<cf::Future<int>> queued;
+  for (int i = 0; i < 4; ++i) {
+    queued.push_back(pool.submit(add, i, 0));
+  }
+  pool.shutdown(false, true);
+  for (auto& f : queued) {
+    CHECK(f.cancelled());
+  }
+  gate.open_gate();
+  CHECK(running.result(test::hang_guard) > 0);
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), std::runtime_error);
+}
+
+TEST_CASE("terminate_workers() and kill_workers() stop running calls with "
+          "BrokenProcessPool",
+          "[process_pool]") {
+  const bool kill = GENERATE(false, true);
+  test::ProcessGate gate;
+  test::ProcessSignal started;
+  cf::ProcessPoolExecutor pool(1);
+  auto running = pool.submit(signal_wait_then_pid, started.path(), gate.path());
+  started.wait();
+  auto queued = pool.submit(add, 1, 1);
+  if (kill) {
+    pool.kill_workers();
+  } else {
+    pool.terminate_workers();
+  }
+  CHECK(queued.cancelled());
+  try {
+    running.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::BrokenProcessPool& e) {
+    CHECK(std::string(e.what()).find(kill ? "SIGKILL" : "SIGTERM") !=
+          std::string::npos);
+  }
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), std::runtime_error);
+}
+
+TEST_CASE("a process pool leaves no descriptor open and no zombie",
+          "[process_pool][resources]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  const int before = open_fds();
+  {
+    cf::ProcessPoolExecutor pool({.max_workers = 2, .start_method = method});
+    std::vector<cf::Future<int>> fs;
+    for (int i = 0; i < 8; ++i) {
+      fs.push_back(pool.submit(add, i, 1));
+    }
+    CHECK(cf::wait(fs, test::hang_guard).not_done.empty());
+  }
+  CHECK(open_fds() == before);
+  errno = 0;
+  CHECK(::waitpid(-1, nullptr, WNOHANG) == -1);
+  CHECK(errno == ECHILD);
+}
+
+TEST_CASE("workers see none of the parent's other descriptors",
+          "[process_pool][resources]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  // 0, 1, 2, the two pipe ends, and the descriptor that lists them.
+  CHECK(pool.submit(open_fds).result(test::hang_guard) == 6);
+}
+
+TEST_CASE("workers exit when the process that owns the pool is killed",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t owner = ::fork();
+  REQUIRE(owner >= 0);
+  if (owner == 0) {
+    ::close(report[0]);
+    cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+    const int worker = pool.submit(my_pid).result();
+    [[maybe_unused]] auto n = ::write(report[1], &worker, sizeof worker);
+    ::pause(); // until killed
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  int worker = 0;
+  REQUIRE(test::read_all(report[0], &worker, sizeof worker));
+  ::close(report[0]);
+  ::kill(owner, SIGKILL);
+  ::waitpid(owner, nullptr, 0);
+  CHECK(wait_for_exit(worker));
+}
+
+namespace {
+bool is_even(int x) { return x % 2 == 0; }
+int fail_on_13(int x) {
+  if (x == 13) {
+    throw std::domain_error("13");
+  }
+  return x;
+}
+} // namespace
+
+TEST_CASE("map() with chunksize sends calls in chunks and yields results "
+          "in order",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> xs(100);
+  for (int i = 0; i < 100; ++i) {
+    xs[static_cast<std::size_t>(i)] = i;
+  }
+  std::vector<bool> evens;
+  for (bool e : pool.map(is_even, xs, cf::MapOptions{.chunksize = 7})) {
+    evens.push_back(e);
+  }
+  REQUIRE(evens.size() == 100);
+  for (std::size_t i = 0; i < evens.size(); ++i) {
+    CHECK(evens[i] == (i % 2 == 0));
+  }
+}
+
+TEST_CASE("a chunk whose call raised raises for each of its results, and "
+          "iteration goes on",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> xs(20);
+  for (int i = 0; i < 20; ++i) {
+    xs[static_cast<std::size_t>(i)] = i;
+  }
+  auto results =
+      pool.map(fail_on_13, xs, cf::MapOptions{.chunksize = 4, .buffersize = 2});
+  int good = 0;
+  int failed = 0;
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    try {
+      good += *it >= 0 ? 1 : 0;
+    } catch (const std::domain_error&) {
+      ++failed;
+    }
+  }
+  CHECK(good == 16);
+  CHECK(failed == 4); // 12, 13, 14 and 15 share the failed chunk
+}
