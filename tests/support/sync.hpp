@@ -25,10 +25,10 @@ inline constexpr auto hang_guard = 60s;
 class Event {
 public:
   void set() {
-    {
-      std::lock_guard lock(mutex_);
-      set_ = true;
-    }
+    // Notified under the lock: a waiter that returns may destroy the event
+    // at once, so set() must not touch it after unlocking.
+    std::lock_guard lock(mutex_);
+    set_ = true;
     cv_.notify_all();
   }
   /// Waits for set(); false if the hang guard expired first.

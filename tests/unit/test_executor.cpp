@@ -117,9 +117,9 @@ TEMPLATE_TEST_CASE("calls start in the order they were submitted", "[executor]",
 
 TEMPLATE_TEST_CASE("done callbacks of a submitted call see its result",
                    "[executor]", CF_EXECUTOR_TYPES) {
-  auto pool = test::Make<TestType>::make(2);
-  test::Event called;
+  test::Event called; // outlives the pool, whose thread may still set it
   std::atomic<int> seen = 0;
+  auto pool = test::Make<TestType>::make(2);
   auto f = pool.submit(add, 1, 1);
   f.add_done_callback([&](const cf::Future<int>& g) {
     seen = g.result();
