@@ -17,7 +17,9 @@
 #include <concurrent/futures/executor.hpp>
 #include <concurrent/futures/future.hpp>
 #include <concurrent/futures/map.hpp>
-#include <concurrent/futures/process.hpp>
+#if defined(__linux__)
+#include <concurrent/futures/process.hpp> // Linux only, for now
+#endif
 #include <concurrent/futures/serialization.hpp>
 #include <concurrent/futures/thread.hpp>
 #include <concurrent/futures/version.hpp>

@@ -12,24 +12,34 @@
 
 namespace test {
 
-class ProcessGate {
+/// A named pipe in a fresh temporary directory, removed with it.
+class Fifo {
 public:
-  ProcessGate() {
-    char dir[] = "/tmp/cf-gate-XXXXXX";
+  Fifo() {
+    char dir[] = "/tmp/cf-fifo-XXXXXX";
     dir_ = ::mkdtemp(dir);
     path_ = dir_ + "/fifo";
     ::mkfifo(path_.c_str(), 0600);
   }
-  ProcessGate(const ProcessGate&) = delete;
-  ProcessGate& operator=(const ProcessGate&) = delete;
+  Fifo(const Fifo&) = delete;
+  Fifo& operator=(const Fifo&) = delete;
+  ~Fifo() { std::filesystem::remove_all(dir_); }
+
+  /// The path a task is given.
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+private:
+  std::string dir_;
+  std::string path_;
+};
+
+class ProcessGate : public Fifo {
+public:
+  ProcessGate() = default;
   ~ProcessGate() {
     open_gate();
     ::close(writer_);
-    std::filesystem::remove_all(dir_);
   }
-
-  /// The path a task passes to `wait_at`.
-  [[nodiscard]] const std::string& path() const { return path_; }
 
   /// Lets every task waiting at the gate (and every later one) through:
   /// a writer stays open (so opening for reading no longer blocks) and one
@@ -38,44 +48,26 @@ public:
     if (writer_ >= 0) {
       return;
     }
-    writer_ = ::open(path_.c_str(), O_RDWR); // O_RDWR: does not block
+    writer_ = ::open(path().c_str(), O_RDWR); // O_RDWR: does not block
     const std::string bytes(4096, 'g');
     [[maybe_unused]] const ssize_t n =
         ::write(writer_, bytes.data(), bytes.size());
   }
 
 private:
-  std::string dir_;
-  std::string path_;
   int writer_ = -1;
 };
 
 /// A task tells the test it has started: the test's `wait()` blocks until a
 /// task calls `signal_at(path())`.
-class ProcessSignal {
+class ProcessSignal : public Fifo {
 public:
-  ProcessSignal() {
-    char dir[] = "/tmp/cf-signal-XXXXXX";
-    dir_ = ::mkdtemp(dir);
-    path_ = dir_ + "/fifo";
-    ::mkfifo(path_.c_str(), 0600);
-  }
-  ProcessSignal(const ProcessSignal&) = delete;
-  ProcessSignal& operator=(const ProcessSignal&) = delete;
-  ~ProcessSignal() { std::filesystem::remove_all(dir_); }
-
-  [[nodiscard]] const std::string& path() const { return path_; }
-
   /// Blocks until a task has called `signal_at(path())` (the ctest timeout
   /// is the hang guard).
   void wait() {
-    const int fd = ::open(path_.c_str(), O_RDONLY); // waits for the writer
+    const int fd = ::open(path().c_str(), O_RDONLY); // waits for the writer
     ::close(fd);
   }
-
-private:
-  std::string dir_;
-  std::string path_;
 };
 
 /// In a task: tells the test waiting on the signal at `path`.

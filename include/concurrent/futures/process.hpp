@@ -3,6 +3,10 @@
 /// `ProcessPoolExecutor`: runs calls in a pool of worker processes (Python's
 /// `concurrent.futures.ProcessPoolExecutor`), and `worker_main`.
 
+#if !defined(__linux__)
+#error "ProcessPoolExecutor needs Linux (prctl, signalfd, pipe2, /proc); the rest of the library is portable"
+#endif
+
 #include <concurrent/futures/call.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
 #include <concurrent/futures/detail/posix.hpp>

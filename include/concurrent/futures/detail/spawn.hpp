@@ -198,21 +198,15 @@ public:
   WorkerProcess start_worker(std::vector<Report>& exits) {
     auto [task_r, task_w] = make_pipe();
     auto [result_r, result_w] = make_pipe();
-    int fds[2] = {task_r.get(), result_w.get()};
-    Request request{'w', 0, 0};
-    iovec io{&request, sizeof request};
-    alignas(cmsghdr) char space[CMSG_SPACE(sizeof fds)] = {};
-    msghdr msg{};
-    msg.msg_iov = &io;
-    msg.msg_iovlen = 1;
-    msg.msg_control = space;
-    msg.msg_controllen = sizeof space;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    const int fds[2] = {task_r.get(), result_w.get()};
+    FdMessage message;
+    message.request = {'w', 0, 0};
+    cmsghdr* c = CMSG_FIRSTHDR(&message.header);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof fds);
     std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-    while (::sendmsg(control_.get(), &msg, MSG_NOSIGNAL) < 0) {
+    while (::sendmsg(control_.get(), &message.header, MSG_NOSIGNAL) < 0) {
       if (errno != EINTR) {
         throw BrokenProcessPool("the fork server is gone");
       }
@@ -272,6 +266,23 @@ private:
     int signal;
   };
 
+  // A request with room for two descriptors (SCM_RIGHTS), as one sendmsg or
+  // recvmsg sees it. Not movable: `header` points into it.
+  struct FdMessage {
+    Request request{};
+    iovec io{&request, sizeof request};
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+    msghdr header{};
+    FdMessage() {
+      header.msg_iov = &io;
+      header.msg_iovlen = 1;
+      header.msg_control = control;
+      header.msg_controllen = sizeof control;
+    }
+    FdMessage(const FdMessage&) = delete;
+    FdMessage& operator=(const FdMessage&) = delete;
+  };
+
   [[noreturn]] static void serve(int control) noexcept {
     sigset_t chld;
     sigemptyset(&chld);
@@ -301,16 +312,9 @@ private:
       if (fds[0].revents == 0) {
         continue;
       }
-      int received[2] = {-1, -1};
-      Request request{};
-      iovec io{&request, sizeof request};
-      alignas(cmsghdr) char space[CMSG_SPACE(sizeof received)] = {};
-      msghdr msg{};
-      msg.msg_iov = &io;
-      msg.msg_iovlen = 1;
-      msg.msg_control = space;
-      msg.msg_controllen = sizeof space;
-      const ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
+      FdMessage message;
+      const Request& request = message.request;
+      const ssize_t n = ::recvmsg(control, &message.header, MSG_CMSG_CLOEXEC);
       if (n <= 0) { // the pool is gone: so are its workers
         for (pid_t child : children) {
           ::kill(child, SIGKILL);
@@ -326,7 +330,8 @@ private:
         }
         continue;
       }
-      const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      int received[2] = {-1, -1};
+      const cmsghdr* c = CMSG_FIRSTHDR(&message.header);
       if (c == nullptr || c->cmsg_type != SCM_RIGHTS ||
           c->cmsg_len != CMSG_LEN(sizeof received)) {
         send({Report::started, -1, 0});
