@@ -4,7 +4,8 @@
 /// `concurrent.futures.ProcessPoolExecutor`), and `worker_main`.
 
 #if !defined(__linux__)
-#error "ProcessPoolExecutor needs Linux (prctl, signalfd, pipe2, /proc); the rest of the library is portable"
+#error                                                                         \
+    "ProcessPoolExecutor needs Linux (prctl, signalfd, pipe2, /proc); the rest of the library is portable"
 #endif
 
 #include <concurrent/futures/call.hpp>
