@@ -16,6 +16,7 @@
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/executor.hpp>
 #include <concurrent/futures/future.hpp>
+#include <concurrent/futures/interpreter.hpp>
 #include <concurrent/futures/map.hpp>
 #if defined(__linux__)
 #include <concurrent/futures/process.hpp> // Linux only, for now

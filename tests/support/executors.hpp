@@ -3,6 +3,7 @@
 // with a given number of workers. A new pool joins the suite by adding a
 // `Make` specialisation and its type to CF_EXECUTOR_TYPES.
 
+#include <concurrent/futures/interpreter.hpp>
 #include <concurrent/futures/process.hpp>
 #include <concurrent/futures/thread.hpp>
 
@@ -16,4 +17,5 @@ template <class E> struct Make {
 
 #define CF_EXECUTOR_TYPES                                                      \
   concurrent::futures::ThreadPoolExecutor,                                     \
-      concurrent::futures::ProcessPoolExecutor
+      concurrent::futures::ProcessPoolExecutor,                                \
+      concurrent::futures::InterpreterPoolExecutor

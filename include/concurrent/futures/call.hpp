@@ -14,6 +14,31 @@
 
 namespace concurrent::futures {
 
+namespace detail {
+
+// What the process and interpreter pools check at submit. One check per
+// type, so that the compiler's first words about a failure name the
+// offending type ("In instantiation of ... [with T = int*]").
+template <class T> constexpr bool callable_crosses() {
+  static_assert(transferable<T>,
+                "the callable must be transferable (a "
+                "function pointer, a capture-less lambda, or a functor with a "
+                "serialize member)");
+  return true;
+}
+template <class T> constexpr bool argument_crosses() {
+  static_assert(transferable<T>, "every argument must be transferable "
+                                 "(see cf::transferable)");
+  return true;
+}
+template <class T> constexpr bool result_crosses() {
+  static_assert(std::is_void_v<T> || transferable<T>,
+                "the result type must be transferable");
+  return true;
+}
+
+} // namespace detail
+
 /// A call, encoded when made: the code to run (named by its place in its
 /// module, checked by a fingerprint on arrival), the callable and the
 /// arguments. Made by `cf::call`; copyable; its result is discarded.

@@ -46,31 +46,6 @@
 
 namespace concurrent::futures {
 
-namespace detail {
-
-// One check per type, so that the compiler's first words about a failure
-// name the offending type ("In instantiation of ... [with T = int*]").
-template <class T> constexpr bool callable_crosses() {
-  static_assert(transferable<T>,
-                "ProcessPoolExecutor: the callable must be transferable (a "
-                "function pointer, a capture-less lambda, or a functor with a "
-                "serialize member)");
-  return true;
-}
-template <class T> constexpr bool argument_crosses() {
-  static_assert(transferable<T>,
-                "ProcessPoolExecutor: every argument must be transferable "
-                "(see cf::transferable)");
-  return true;
-}
-template <class T> constexpr bool result_crosses() {
-  static_assert(std::is_void_v<T> || transferable<T>,
-                "ProcessPoolExecutor: the result type must be transferable");
-  return true;
-}
-
-} // namespace detail
-
 /// How a process pool starts its workers.
 enum class StartMethod {
   /// Each worker is a fork of the pool's manager thread: fastest to start;

@@ -84,7 +84,7 @@ protected:
   void enqueue(detail::StateBase::Ptr task) override {
     std::lock_guard lock(mutex_);
     if (!broken_.empty()) {
-      throw BrokenThreadPool(broken_);
+      std::rethrow_exception(broken_error(broken_));
     }
     if (shutdown_) {
       throw std::runtime_error("cannot schedule new futures after shutdown");
@@ -117,6 +117,16 @@ protected:
     }
   }
 
+  /// The error a broken pool gives (subclasses give their own kind).
+  [[nodiscard]] virtual std::exception_ptr
+  broken_error(const std::string& reason) const {
+    return std::make_exception_ptr(BrokenThreadPool(reason));
+  }
+
+  /// Subclasses whose workers may still call virtual functions must call
+  /// this first in their destructor.
+  void join_before_destruction() { shutdown(true); }
+
 private:
   static int next_pool_number() noexcept {
     static std::atomic<int> counter{0};
@@ -148,7 +158,7 @@ private:
         detail::report_exception("exception in initializer",
                                  std::current_exception());
         --idle_;
-        break_pool();
+        break_pool(describe(std::current_exception()));
         return;
       }
     }
@@ -177,18 +187,31 @@ private:
 
   // CPython's `_initializer_failed`: every queued call and every later submit
   // fails with BrokenThreadPool.
-  void break_pool() {
+  static std::string describe(std::exception_ptr error) {
+    try {
+      std::rethrow_exception(std::move(error));
+    } catch (const std::exception& e) {
+      return e.what();
+    } catch (...) {
+      return "not a std::exception";
+    }
+  }
+
+  void break_pool(const std::string& cause) {
     std::deque<detail::StateBase::Ptr> pending;
     std::string reason;
     {
       std::lock_guard lock(mutex_);
-      broken_ = "A thread initializer failed, the thread pool is not usable "
-                "anymore";
+      if (broken_.empty()) {
+        broken_ = "A thread initializer failed, the thread pool is not "
+                  "usable anymore: " +
+                  cause;
+      }
       reason = broken_;
       pending.swap(queue_);
       work_ready_.notify_all();
     }
-    const auto error = std::make_exception_ptr(BrokenThreadPool(reason));
+    const auto error = broken_error(reason);
     for (auto& task : pending) {
       task->try_finish(
           task, [] {}, error);

@@ -91,6 +91,15 @@ public:
     throw SerializationError("this future has no call to send");
   }
 
+  /// For pools whose workers must not share objects with the caller (the
+  /// interpreter pool): encodes the call now, so that `execute()` decodes
+  /// its own copy in the worker, runs it through `run_isolated`, and
+  /// `publish()` decodes the result. Throws `SerializationError` if the call
+  /// cannot cross.
+  virtual void isolate() {
+    throw SerializationError("this future has no call to isolate");
+  }
+
   /// Completes the future with a result encoded by the worker that ran the
   /// call elsewhere; undecodable bytes finish it with `SerializationError`.
   virtual void publish_encoded(const Ptr& /*self*/,
@@ -334,10 +343,21 @@ public:
               std::forward_as_tuple(std::forward<A>(args)...)) {}
 
   void execute() noexcept override {
+    const bool isolated = slot_.index() == encoded_call;
     // Not started if cancelled, already failed by a broken pool, or sent
     // to another process (then the call is no longer here).
-    if (Status was{}; slot_.index() != call || !this->try_start(was)) {
+    if (Status was{};
+        (slot_.index() != call && !isolated) || !this->try_start(was)) {
       slot_.template emplace<empty>();
+      return;
+    }
+    if (isolated) {
+      std::string bytes = std::move(std::get<encoded_call>(slot_));
+      try {
+        slot_.template emplace<encoded_result>(run_isolated(bytes));
+      } catch (...) {
+        slot_.template emplace<error>(std::current_exception());
+      }
       return;
     }
     try {
@@ -362,6 +382,11 @@ public:
   }
 
   void publish(const StateBase::Ptr& self) noexcept override {
+    if (slot_.index() == encoded_result) {
+      const std::string bytes = std::move(std::get<encoded_result>(slot_));
+      publish_encoded(self, bytes);
+      return;
+    }
     if (slot_.index() == value) {
       this->try_finish(
           self,
@@ -393,6 +418,10 @@ public:
           "argument or the result is not transferable (callable type " +
           demangle(typeid(F).name()) + ")");
     }
+  }
+
+  void isolate() override {
+    slot_.template emplace<encoded_call>(encode_call());
   }
 
   void publish_encoded(const StateBase::Ptr& self,
@@ -427,10 +456,19 @@ private:
                                   (transferable<Args> && ...) &&
                                   (std::is_void_v<R> || transferable<R>);
 
-  enum : std::size_t { empty, call, value, error };
+  enum : std::size_t {
+    empty,
+    call,
+    value,
+    error,
+    encoded_call,  // isolate(): the call as bytes, decoded by the worker
+    encoded_result // what run_isolated returned, decoded by publish()
+  };
   using Call = std::pair<F, std::tuple<Args...>>;
   using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  std::variant<std::monostate, Call, Value, std::exception_ptr> slot_;
+  std::variant<std::monostate, Call, Value, std::exception_ptr, std::string,
+               std::string>
+      slot_;
 };
 
 } // namespace concurrent::futures::detail

@@ -172,4 +172,66 @@ inline std::exception_ptr decode_exception(InputArchive& in) {
   return result;
 }
 
+/// The same exception with an `ExecutionFailed` nested as its cause (as
+/// Python's interpreter pool chains it): catchable as the original type,
+/// and `std::rethrow_if_nested` gives the `ExecutionFailed`.
+template <class E>
+std::exception_ptr with_execution_failed_cause(const std::string& message,
+                                               ExecutionFailed cause) {
+  try {
+    throw cause;
+  } catch (...) {
+    try {
+      std::throw_with_nested(make_error<E>(message));
+    } catch (...) {
+      return std::current_exception();
+    }
+  }
+}
+
+/// As `decode_exception`, for the interpreter pool: a known type comes back
+/// with an `ExecutionFailed` nested as its cause.
+inline std::exception_ptr decode_exception_nested(InputArchive& in) {
+  const auto code = in.read<std::uint8_t>();
+  auto type_name = in.read<std::string>();
+  auto message = in.read<std::string>();
+  std::exception_ptr result;
+  for_each_type(KnownErrors{}, [&](auto known, std::uint8_t known_code) {
+    if (code == known_code) {
+      result = with_execution_failed_cause<typename decltype(known)::type>(
+          message, ExecutionFailed(type_name, message));
+    }
+  });
+  if (!result) {
+    result = std::make_exception_ptr(
+        ExecutionFailed(std::move(type_name), std::move(message)));
+  }
+  return result;
+}
+
+/// Runs an encoded call (see `Call` and `TaskState::encode_call`) and writes
+/// its result into `out`.
+inline void run_encoded(std::string_view call, OutputArchive& out) {
+  InputArchive in(call);
+  const TaskEntry& entry = decode_entry(in);
+  entry.run(in, out);
+}
+
+/// Runs an isolated call (`StateBase::isolate`) in the calling worker and
+/// returns its encoded result. The task's exception does not leave the
+/// worker as itself: a fresh copy is made from its record, with an
+/// `ExecutionFailed` nested as its cause.
+inline std::string run_isolated(std::string_view call) {
+  OutputArchive out;
+  try {
+    run_encoded(call, out);
+  } catch (...) {
+    OutputArchive record;
+    encode_exception(record, std::current_exception());
+    InputArchive in(record.bytes());
+    std::rethrow_exception(decode_exception_nested(in));
+  }
+  return std::move(out).bytes();
+}
+
 } // namespace concurrent::futures::detail

@@ -22,14 +22,6 @@
 
 namespace concurrent::futures::detail {
 
-/// Runs an encoded call (see `Call` and `TaskState::encode_call`) and writes
-/// its result into `out`.
-inline void run_encoded(std::string_view call, OutputArchive& out) {
-  InputArchive in(call);
-  const TaskEntry& entry = decode_entry(in);
-  entry.run(in, out);
-}
-
 inline std::string reply(Message kind, std::uint64_t id, bool ok,
                          std::string_view body) {
   OutputArchive out;
