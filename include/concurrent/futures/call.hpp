@@ -37,6 +37,14 @@ template <class T> constexpr bool result_crosses() {
   return true;
 }
 
+/// All of a call's types can cross: the callable, each argument, the result.
+template <class F, class... Args> constexpr bool call_crosses() {
+  return callable_crosses<std::decay_t<F>>() &&
+         (argument_crosses<std::decay_t<Args>>() && ...) &&
+         result_crosses<std::remove_cvref_t<
+             std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>>>();
+}
+
 } // namespace detail
 
 /// A call, encoded when made: the code to run (named by its place in its

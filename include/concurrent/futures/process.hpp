@@ -150,9 +150,7 @@ public:
   requires submittable<F, Args...>
   [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F&& fn,
                                                            Args&&... args) {
-    static_assert(detail::callable_crosses<std::decay_t<F>>() &&
-                  (detail::argument_crosses<std::decay_t<Args>>() && ...) &&
-                  detail::result_crosses<submit_result_t<F, Args...>>());
+    static_assert(detail::call_crosses<F, Args...>());
     return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
   }
 

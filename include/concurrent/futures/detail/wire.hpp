@@ -153,25 +153,6 @@ inline void encode_exception(OutputArchive& out, std::exception_ptr error) {
   out(code, type_name, message);
 }
 
-/// The exception an `encode_exception` record describes, ready to rethrow.
-inline std::exception_ptr decode_exception(InputArchive& in) {
-  const auto code = in.read<std::uint8_t>();
-  auto type_name = in.read<std::string>();
-  auto message = in.read<std::string>();
-  std::exception_ptr result;
-  for_each_type(KnownErrors{}, [&](auto known, std::uint8_t known_code) {
-    if (code == known_code) {
-      result = std::make_exception_ptr(
-          make_error<typename decltype(known)::type>(message));
-    }
-  });
-  if (!result) {
-    result = std::make_exception_ptr(
-        ExecutionFailed(std::move(type_name), std::move(message)));
-  }
-  return result;
-}
-
 /// The same exception with an `ExecutionFailed` nested as its cause (as
 /// Python's interpreter pool chains it): catchable as the original type,
 /// and `std::rethrow_if_nested` gives the `ExecutionFailed`.
@@ -189,17 +170,22 @@ std::exception_ptr with_execution_failed_cause(const std::string& message,
   }
 }
 
-/// As `decode_exception`, for the interpreter pool: a known type comes back
-/// with an `ExecutionFailed` nested as its cause.
-inline std::exception_ptr decode_exception_nested(InputArchive& in) {
+/// The exception an `encode_exception` record describes, ready to rethrow:
+/// a known type as itself (with `nest_cause`, as the interpreter pool wants
+/// it, with an `ExecutionFailed` nested as its cause), any other type as
+/// `ExecutionFailed`.
+inline std::exception_ptr decode_exception(InputArchive& in,
+                                           bool nest_cause = false) {
   const auto code = in.read<std::uint8_t>();
   auto type_name = in.read<std::string>();
   auto message = in.read<std::string>();
   std::exception_ptr result;
   for_each_type(KnownErrors{}, [&](auto known, std::uint8_t known_code) {
+    using E = typename decltype(known)::type;
     if (code == known_code) {
-      result = with_execution_failed_cause<typename decltype(known)::type>(
-          message, ExecutionFailed(type_name, message));
+      result = nest_cause ? with_execution_failed_cause<E>(
+                                message, ExecutionFailed(type_name, message))
+                          : std::make_exception_ptr(make_error<E>(message));
     }
   });
   if (!result) {
@@ -229,7 +215,7 @@ inline std::string run_isolated(std::string_view call) {
     OutputArchive record;
     encode_exception(record, std::current_exception());
     InputArchive in(record.bytes());
-    std::rethrow_exception(decode_exception_nested(in));
+    std::rethrow_exception(decode_exception(in, /*nest_cause=*/true));
   }
   return std::move(out).bytes();
 }
