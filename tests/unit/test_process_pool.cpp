@@ -410,6 +410,15 @@ TEST_CASE("map() with chunksize sends calls in chunks and yields results "
   for (std::size_t i = 0; i < evens.size(); ++i) {
     CHECK(evens[i] == (i % 2 == 0));
   }
+  // The free function uses the pool's own, chunked map.
+  auto chunked = cf::map(pool, is_even, xs, cf::MapOptions{.chunksize = 50});
+  STATIC_REQUIRE(
+      std::is_same_v<decltype(chunked), cf::ChunkedMapResults<bool>>);
+  int count = 0;
+  for (bool e : chunked) {
+    count += e ? 1 : 0;
+  }
+  CHECK(count == 50);
 }
 
 TEST_CASE("a chunk whose call raised raises for each of its results, and "

@@ -440,8 +440,16 @@ template <transferable T> struct Codec<detail::ChunkItem<T>> {
 template <class Ex, class Fn, class... Args>
 requires requires(Ex& ex) { ex.shutdown(); }
 [[nodiscard]] auto map(Ex& executor, Fn&& fn, Args&&... args) {
-  return detail::map_dispatch(executor, std::forward<Fn>(fn),
-                              std::forward<Args>(args)...);
+  if constexpr (requires {
+                  executor.map(std::forward<Fn>(fn),
+                               std::forward<Args>(args)...);
+                }) {
+    // The executor's own map: a process pool's sends calls in chunks.
+    return executor.map(std::forward<Fn>(fn), std::forward<Args>(args)...);
+  } else {
+    return detail::map_dispatch(executor, std::forward<Fn>(fn),
+                                std::forward<Args>(args)...);
+  }
 }
 
 } // namespace concurrent::futures
