@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Compile time of a file that includes <concurrent/futures.hpp> and submits
+one task, against one that includes <future> and <thread> and calls
+std::async: the median of --repetitions compilations of each, and the ratio.
+
+  benchmarks/compile_time.py --cxx g++ --include include --flags=-O2
+"""
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def compile_seconds(cxx, flags, include, source, out):
+    command = [cxx, "-std=c++20", *flags, "-I", include, "-c", source, "-o", out]
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    parser.add_argument("--include", default=os.path.join(HERE, "..", "include"))
+    parser.add_argument("--flags", default="-O2", help="compiler flags, one string")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+
+    flags = shlex.split(args.flags)
+    sources = {
+        "concurrent_futures": os.path.join(HERE, "compile_time", "with_futures.cpp"),
+        "std_async": os.path.join(HERE, "compile_time", "with_async.cpp"),
+    }
+    times = {name: [] for name in sources}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "probe.o")
+        for _ in range(args.repetitions):
+            for name, source in sources.items():  # interleaved: same machine state
+                times[name].append(compile_seconds(args.cxx, flags, args.include, source, out))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    ratio = medians["concurrent_futures"] / medians["std_async"]
+    result = {"compiler": args.cxx, "flags": args.flags, "repetitions": args.repetitions,
+              "seconds": medians, "ratio": ratio}
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{args.cxx} {args.flags}: concurrent/futures.hpp "
+              f"{medians['concurrent_futures']:.2f} s, std::async "
+              f"{medians['std_async']:.2f} s, ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
