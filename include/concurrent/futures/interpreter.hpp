@@ -220,7 +220,7 @@ public:
 
 protected:
   void enqueue(detail::StateBase::Ptr task) override {
-    task->isolate(); // SerializationError here, at submit
+    task->isolate(&detail::run_isolated); // SerializationError: at submit
     ThreadPoolExecutor::enqueue(std::move(task));
   }
 

@@ -5,6 +5,7 @@
 
 #include <concurrent/futures/detail/posix.hpp>
 #include <concurrent/futures/detail/shared_state.hpp>
+#include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/errors.hpp>
 #include <concurrent/futures/executor.hpp>
 
@@ -90,7 +91,15 @@ protected:
       throw std::runtime_error("cannot schedule new futures after shutdown");
     }
     queue_.push_back(std::move(task));
-    if (queue_.size() <= idle_) {
+    queued_.store(queue_.size(), std::memory_order_release);
+    // Free threads that are not parked (spinning, starting, or publishing an
+    // outcome) look at the queue again without being woken: a wake-up costs
+    // more than most tasks.
+    const std::size_t awake = idle_ - parked_;
+    if (queue_.size() <= awake) {
+      return;
+    }
+    if (parked_ > 0) {
       work_ready_.notify_one();
     } else if (threads_.size() < static_cast<std::size_t>(max_workers_)) {
       start_worker();
@@ -102,8 +111,10 @@ protected:
     {
       std::lock_guard lock(mutex_);
       shutdown_ = true;
+      stopping_.store(true, std::memory_order_release);
       if (cancel_futures) {
         cancelled.swap(queue_);
+        queued_.store(0, std::memory_order_release);
       }
       work_ready_.notify_all();
     }
@@ -163,17 +174,37 @@ private:
       }
     }
     std::unique_lock lock(mutex_);
+    bool just_worked = false;
     for (;;) {
-      work_ready_.wait(lock, [this] {
-        return !queue_.empty() || shutdown_ || !broken_.empty();
-      });
+      if (queue_.empty() && !shutdown_ && broken_.empty()) {
+        // One thread at a time polls for more work after a task before
+        // parking, so that submit-wait-submit never waits for a wake-up;
+        // the others park at once rather than compete for the cores.
+        if (just_worked && !spinning_) {
+          spinning_ = true;
+          lock.unlock();
+          detail::spin_until([this] {
+            return queued_.load(std::memory_order_acquire) > 0 ||
+                   stopping_.load(std::memory_order_acquire);
+          });
+          lock.lock();
+          spinning_ = false;
+        }
+        ++parked_;
+        work_ready_.wait(lock, [this] {
+          return !queue_.empty() || shutdown_ || !broken_.empty();
+        });
+        --parked_;
+      }
       if (queue_.empty()) {
         --idle_;
         return; // shut down (or broken) with nothing left to run
       }
       detail::StateBase::Ptr task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
       --idle_;
+      just_worked = true;
       lock.unlock();
       task->execute();
       // Free again before the outcome is visible: a caller that reacts to
@@ -209,6 +240,8 @@ private:
       }
       reason = broken_;
       pending.swap(queue_);
+      queued_.store(0, std::memory_order_release);
+      stopping_.store(true, std::memory_order_release);
       work_ready_.notify_all();
     }
     const auto error = broken_error(reason);
@@ -242,7 +275,13 @@ private:
   // with a task whose outcome they are still publishing. Atomic because a
   // worker counts itself free without taking the lock.
   std::atomic<std::size_t> idle_ = 0;
+  std::size_t parked_ = 0; // free threads blocked on `work_ready_`
+  bool spinning_ = false;  // whether a free thread is polling `queued_`
   bool shutdown_ = false;
+  // Mirrors of `queue_.size()` and of "shut down or broken", for the thread
+  // that polls without the lock.
+  std::atomic<std::size_t> queued_ = 0;
+  std::atomic<bool> stopping_ = false;
   std::string broken_; // why the pool is broken; empty while it is not
   std::vector<std::jthread> threads_;
   std::mutex join_mutex_;

@@ -1,15 +1,21 @@
 #pragma once
 // The state behind every Future: CPython's `_base.Future` minus the public
-// face. One mutex guards the status, the outcome, the done callbacks and the
-// registered waiters. User code (callbacks) never runs under that mutex.
+// face. One lock guards the status, the outcome, the done callbacks and the
+// registered waiters. User code (callbacks) never runs under that lock.
+// The status is also readable without the lock: it becomes done (release)
+// only after the outcome is written, so whoever sees it done (acquire) may
+// read the outcome, which never changes again.
 
 #include <concurrent/futures/detail/deadline.hpp>
+#include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/detail/type_name.hpp>
 #include <concurrent/futures/detail/waiter.hpp>
 #include <concurrent/futures/detail/wire.hpp>
+#include <concurrent/futures/detail/word_lock.hpp>
 #include <concurrent/futures/errors.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -91,12 +97,16 @@ public:
     throw SerializationError("this future has no call to send");
   }
 
+  /// Runs an encoded call in the calling thread and returns its encoded
+  /// result (`run_isolated`).
+  using IsolatedRunner = std::string (*)(std::string_view call);
+
   /// For pools whose workers must not share objects with the caller (the
-  /// interpreter pool): encodes the call now, so that `execute()` decodes
-  /// its own copy in the worker, runs it through `run_isolated`, and
-  /// `publish()` decodes the result. Throws `SerializationError` if the call
-  /// cannot cross.
-  virtual void isolate() {
+  /// interpreter pool): encodes the call now, so that `execute()` has `run`
+  /// decode its own copy in the worker, and `publish()` decodes the result.
+  /// (The pool names the runner, so that code that never isolates does not
+  /// compile it.) Throws `SerializationError` if the call cannot cross.
+  virtual void isolate(IsolatedRunner /*run*/) {
     throw SerializationError("this future has no call to isolate");
   }
 
@@ -105,26 +115,26 @@ public:
   virtual void publish_encoded(const Ptr& /*self*/,
                                std::string_view /*result*/) noexcept {}
 
-  Status status() const {
-    std::lock_guard lock(mutex_);
-    return status_;
+  Status status() const noexcept {
+    return status_.load(std::memory_order_acquire);
   }
 
   bool cancel(const Ptr& self) {
     std::vector<Callback> callbacks;
     {
       std::lock_guard lock(mutex_);
-      if (status_ == Status::running || status_ == Status::finished) {
+      const Status now = status();
+      if (now == Status::running || now == Status::finished) {
         return false;
       }
-      if (is_cancelled(status_)) {
+      if (is_cancelled(now)) {
         return true;
       }
-      status_ = Status::cancelled;
+      status_.store(Status::cancelled, std::memory_order_release);
       // A cancelled future is done from this moment, so its waiters wake
       // now rather than when the executor notices.
       notify_waiters(/*failed=*/false);
-      callbacks.swap(callbacks_);
+      take_callbacks(callbacks);
     }
     run_callbacks(self, callbacks);
     return true;
@@ -146,13 +156,13 @@ public:
   /// false, notes a cancellation as seen, and reports the old status.
   bool try_start(Status& was) noexcept {
     std::lock_guard lock(mutex_);
-    was = status_;
-    if (status_ == Status::pending) {
-      status_ = Status::running;
+    was = status();
+    if (was == Status::pending) {
+      status_.store(Status::running, std::memory_order_release);
       return true;
     }
-    if (status_ == Status::cancelled) {
-      status_ = Status::cancelled_and_notified;
+    if (was == Status::cancelled) {
+      status_.store(Status::cancelled_and_notified, std::memory_order_release);
     }
     return false;
   }
@@ -164,7 +174,7 @@ public:
     std::vector<Callback> callbacks;
     {
       std::lock_guard lock(mutex_);
-      if (is_done(status_)) {
+      if (is_done(status())) {
         return false;
       }
       if (error) {
@@ -172,9 +182,9 @@ public:
       } else {
         std::forward<Store>(store)();
       }
-      status_ = Status::finished;
+      status_.store(Status::finished, std::memory_order_release);
       notify_waiters(exception_ != nullptr);
-      callbacks.swap(callbacks_);
+      take_callbacks(callbacks);
     }
     run_callbacks(self, callbacks);
     return true;
@@ -191,8 +201,8 @@ public:
   void add_done_callback(const Ptr& self, Callback callback) {
     {
       std::lock_guard lock(mutex_);
-      if (!is_done(status_)) {
-        callbacks_.push_back(std::move(callback));
+      if (!is_done(status())) {
+        listeners().callbacks.push_back(std::move(callback));
         return;
       }
     }
@@ -203,21 +213,24 @@ public:
   /// it was done (then the waiter was not registered).
   bool add_waiter(Waiter* waiter) {
     std::lock_guard lock(mutex_);
-    if (is_done(status_)) {
+    if (is_done(status())) {
       return true;
     }
-    waiters_.push_back(waiter);
+    listeners().waiters.push_back(waiter);
     return false;
   }
 
   void remove_waiter(Waiter* waiter) {
     std::lock_guard lock(mutex_);
-    std::erase(waiters_, waiter);
+    if (listeners_) {
+      std::erase(listeners_->waiters, waiter);
+    }
   }
 
-  /// Blocks until done or the deadline; returns whether done.
+  /// Blocks until done or the deadline; returns whether done. Polls for a
+  /// moment first: most tasks finish sooner than a parked thread wakes.
   bool wait(const Deadline& deadline) {
-    if (is_done(status())) {
+    if (spin_until([this] { return is_done(status()); })) {
       return true;
     }
     Waiter waiter;
@@ -232,8 +245,7 @@ public:
   /// The outcome, once done: throws `CancelledError` if cancelled, else the
   /// exception it finished with (null for a value).
   std::exception_ptr outcome() const {
-    std::lock_guard lock(mutex_);
-    if (is_cancelled(status_)) {
+    if (is_cancelled(status())) {
       throw CancelledError();
     }
     return exception_;
@@ -248,9 +260,8 @@ public:
   }
 
   /// Whether it finished with an exception (false while not finished).
-  bool failed() const {
-    std::lock_guard lock(mutex_);
-    return status_ == Status::finished && exception_ != nullptr;
+  bool failed() const noexcept {
+    return status() == Status::finished && exception_ != nullptr;
   }
 
 private:
@@ -272,11 +283,34 @@ private:
   // Called with the lock held. A done future is never waited on again, so
   // its waiters are dropped here and nobody has to remove them later.
   void notify_waiters(bool failed) {
-    for (Waiter* waiter : waiters_) {
-      waiter->notify(this, failed);
+    if (listeners_) {
+      for (Waiter* waiter : listeners_->waiters) {
+        waiter->notify(this, failed);
+      }
+      listeners_->waiters.clear();
     }
-    waiters_.clear();
-    waiters_.shrink_to_fit();
+  }
+
+  // Called with the lock held, once done: nobody registers again.
+  void take_callbacks(std::vector<Callback>& callbacks) {
+    if (listeners_) {
+      callbacks.swap(listeners_->callbacks);
+      listeners_.reset();
+    }
+  }
+
+  // Most futures are never waited on by a parked thread nor given a callback,
+  // so the lists live outside the state until first needed.
+  struct Listeners {
+    std::vector<Callback> callbacks;
+    std::vector<Waiter*> waiters;
+  };
+
+  Listeners& listeners() {
+    if (!listeners_) {
+      listeners_ = std::make_unique<Listeners>();
+    }
+    return *listeners_;
   }
 
   static void invoke_callback(const Ptr& self,
@@ -296,11 +330,10 @@ private:
     }
   }
 
-  mutable std::mutex mutex_;
-  Status status_ = Status::pending;
+  WordLock mutex_;
+  std::atomic<Status> status_ = Status::pending;
   std::exception_ptr exception_;
-  std::vector<Callback> callbacks_;
-  std::vector<Waiter*> waiters_;
+  std::unique_ptr<Listeners> listeners_;
 };
 
 /// The typed part: where the result lives. It is written once under the
@@ -338,9 +371,8 @@ class TaskState final : public SharedState<R> {
 public:
   template <class G, class... A>
   explicit TaskState(G&& fn, A&&... args)
-      : slot_(std::in_place_index<call>, std::piecewise_construct,
-              std::forward_as_tuple(std::forward<G>(fn)),
-              std::forward_as_tuple(std::forward<A>(args)...)) {}
+      : slot_(std::in_place_index<call>, std::forward<G>(fn),
+              std::forward<A>(args)...) {}
 
   void execute() noexcept override {
     const bool isolated = slot_.index() == encoded_call;
@@ -352,17 +384,18 @@ public:
       return;
     }
     if (isolated) {
-      std::string bytes = std::move(std::get<encoded_call>(slot_));
+      const Encoded encoded = std::move(std::get<encoded_call>(slot_));
       try {
-        slot_.template emplace<encoded_result>(run_isolated(bytes));
+        slot_.template emplace<encoded_result>(
+            new Isolated{encoded->run(encoded->bytes), nullptr});
       } catch (...) {
         slot_.template emplace<error>(std::current_exception());
       }
       return;
     }
     try {
-      F& fn = std::get<call>(slot_).first;
-      std::tuple<Args...>& args = std::get<call>(slot_).second;
+      F& fn = std::get<call>(slot_).fn;
+      std::tuple<Args...>& args = std::get<call>(slot_).args;
       if constexpr (std::is_void_v<R>) {
         std::apply(
             [&](Args&... a) { std::invoke(std::move(fn), std::move(a)...); },
@@ -383,8 +416,8 @@ public:
 
   void publish(const StateBase::Ptr& self) noexcept override {
     if (slot_.index() == encoded_result) {
-      const std::string bytes = std::move(std::get<encoded_result>(slot_));
-      publish_encoded(self, bytes);
+      const Encoded result = std::move(std::get<encoded_result>(slot_));
+      publish_encoded(self, result->bytes);
       return;
     }
     if (slot_.index() == value) {
@@ -408,8 +441,8 @@ public:
       OutputArchive out;
       encode_entry(out, task_entry<R, F, Args...>);
       const Call& c = std::get<call>(slot_);
-      out(c.first);
-      std::apply([&](const Args&... args) { (out(args), ...); }, c.second);
+      out(c.fn);
+      std::apply([&](const Args&... args) { (out(args), ...); }, c.args);
       slot_.template emplace<empty>(); // the bytes are the call from now on
       return std::move(out).bytes();
     } else {
@@ -420,8 +453,8 @@ public:
     }
   }
 
-  void isolate() override {
-    slot_.template emplace<encoded_call>(encode_call());
+  void isolate(StateBase::IsolatedRunner run) override {
+    slot_.template emplace<encoded_call>(new Isolated{encode_call(), run});
   }
 
   void publish_encoded(const StateBase::Ptr& self,
@@ -464,10 +497,24 @@ private:
     encoded_call,  // isolate(): the call as bytes, decoded by the worker
     encoded_result // what run_isolated returned, decoded by publish()
   };
-  using Call = std::pair<F, std::tuple<Args...>>;
+  // An empty callable or an empty argument list takes no room.
+  struct Call {
+    template <class G, class... A>
+    explicit Call(G&& g, A&&... a)
+        : fn(std::forward<G>(g)), args(std::forward<A>(a)...) {}
+    [[no_unique_address]] F fn;
+    [[no_unique_address]] std::tuple<Args...> args;
+  };
   using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  std::variant<std::monostate, Call, Value, std::exception_ptr, std::string,
-               std::string>
+  // Only the interpreter pool needs these; boxed, they cost a queued task
+  // eight bytes instead of forty.
+  struct Isolated {
+    std::string bytes;
+    StateBase::IsolatedRunner run;
+  };
+  using Encoded = std::unique_ptr<Isolated>;
+  std::variant<std::monostate, Call, Value, std::exception_ptr, Encoded,
+               Encoded>
       slot_;
 };
 
