@@ -269,6 +269,32 @@ TEST_CASE("64 MiB arguments and results in flight at once do not deadlock",
   CHECK(b.result(test::hang_guard) == big);
 }
 
+TEST_CASE("a worker that dies with several calls sent ahead fails each of "
+          "them with BrokenProcessPool",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  // Short calls first: the pool then sends this worker several calls at
+  // once, so that the ones behind the fatal call are already in its pipe.
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(pool.submit(add, i, 1).result(test::hang_guard) == i + 1);
+  }
+  test::ProcessGate gate;
+  auto first = pool.submit(wait_then_pid, gate.path());
+  auto dying = pool.submit(die_by, SIGKILL);
+  std::vector<cf::Future<int>> behind;
+  for (int i = 0; i < 6; ++i) {
+    behind.push_back(pool.submit(add, i, i));
+  }
+  gate.open_gate();
+  CHECK(first.result(test::hang_guard) > 0);
+  CHECK_THROWS_AS(dying.result(test::hang_guard), cf::BrokenProcessPool);
+  for (auto& f : behind) {
+    CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenProcessPool);
+  }
+}
+
 TEST_CASE("cancel() succeeds for calls not yet handed to a worker",
           "[process_pool]") {
   const auto method = any_method();

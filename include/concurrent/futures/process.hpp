@@ -13,6 +13,7 @@
 #include <concurrent/futures/detail/posix.hpp>
 #include <concurrent/futures/detail/shared_state.hpp>
 #include <concurrent/futures/detail/spawn.hpp>
+#include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/detail/wire.hpp>
 #include <concurrent/futures/detail/worker.hpp>
 #include <concurrent/futures/errors.hpp>
@@ -195,6 +196,11 @@ protected:
       if (!manager_.joinable()) {
         manager_ = std::jthread([this] { manage(); });
       }
+      // A manager that is not waiting will see the job anyway; a write to
+      // the wake pipe per submit would cost more than a small task.
+      if (!std::exchange(manager_waiting_, false)) {
+        return;
+      }
     }
     wake();
   }
@@ -227,6 +233,15 @@ private:
     std::string call;
   };
 
+  using Clock = std::chrono::steady_clock;
+
+  // A task sent to a worker and not yet answered.
+  struct InFlight {
+    std::uint64_t id;
+    detail::StateBase::Ptr task;
+    Clock::time_point sent_at;
+  };
+
   // Everything the manager thread knows of one worker process.
   struct Worker {
     detail::WorkerProcess process;
@@ -234,11 +249,34 @@ private:
     detail::FrameWriter writer;
     bool ready = false; // initializer done
     bool results_closed = false;
-    std::chrono::steady_clock::time_point closed_at{};
-    int sent = 0;         // tasks sent, for max_tasks_per_child
-    std::uint64_t id = 0; // of the task in flight
-    detail::StateBase::Ptr in_flight;
+    Clock::time_point closed_at{};
+    int sent = 0; // tasks sent, for max_tasks_per_child
+    // Answered in order, as the worker runs them one after another.
+    std::deque<InFlight> in_flight;
+    Clock::time_point last_result{};
+    // How long its recent tasks took (moving average); none yet: unknown.
+    std::optional<Clock::duration> task_time{};
   };
+
+  // A worker whose tasks are short gets several at once, so that it finds
+  // the next one in its pipe instead of waiting a round trip for it. Tasks
+  // of a millisecond or more go one at a time: a task queued behind a long
+  // one could not move to a worker that became free.
+  static constexpr std::size_t pipeline_depth = 8;
+  static constexpr Clock::duration short_task = std::chrono::milliseconds(1);
+
+  static std::size_t depth(const Worker& w) {
+    return w.task_time && *w.task_time < short_task ? pipeline_depth : 1;
+  }
+
+  // Records how long the worker spent on the task just answered: from when
+  // it was sent or the previous answer arrived, whichever was later.
+  static void note_task_time(Worker& w, Clock::time_point sent_at) {
+    const auto now = Clock::now();
+    const auto took = now - std::max(sent_at, w.last_result);
+    w.last_result = now;
+    w.task_time = w.task_time ? (*w.task_time * 3 + took) / 4 : took;
+  }
 
   void wake() noexcept {
     const char byte = 1;
@@ -272,6 +310,12 @@ private:
     task->run(task); // releases what is left of the call
   }
 
+  static void fail_in_flight(Worker& w, const std::exception_ptr& e) {
+    for (InFlight& sent : std::exchange(w.in_flight, {})) {
+      fail(sent.task, e);
+    }
+  }
+
   // CPython's `_ExecutorManagerThread`: the only thread that talks to the
   // workers. It hands queued calls to idle workers, collects results,
   // notices deaths, and starts and stops processes.
@@ -284,6 +328,7 @@ private:
 
     std::vector<Worker> workers;
     std::uint64_t next_id = 1;
+    bool answered = false; // results arrived in the last round
 
     for (;;) {
       std::vector<detail::StateBase::Ptr> skipped;
@@ -292,8 +337,15 @@ private:
       bool stopping = false;
       {
         std::lock_guard lock(mutex_);
-        for (Worker& w : workers) {
-          while (can_take_task(w) && !pending_.empty()) {
+        manager_waiting_ = false;
+        // Round robin, one task per worker per round, so that short tasks
+        // spread over every worker.
+        for (bool gave = true; gave && !pending_.empty();) {
+          gave = false;
+          for (Worker& w : workers) {
+            if (pending_.empty() || !can_take_task(w)) {
+              continue;
+            }
             Job job = std::move(pending_.front());
             pending_.pop_front();
             detail::Status was{};
@@ -301,11 +353,12 @@ private:
               skipped.push_back(std::move(job.task)); // cancelled meanwhile
               continue;
             }
-            w.id = next_id++;
-            w.in_flight = std::move(job.task);
+            const std::uint64_t id = next_id++;
+            w.in_flight.push_back({id, std::move(job.task), Clock::now()});
             ++w.sent;
+            gave = true;
             OutputArchive head;
-            head.write_size(w.id);
+            head.write_size(id);
             w.writer.push(std::move(head).bytes(), std::move(job.call));
           }
         }
@@ -321,6 +374,7 @@ private:
         }
         signal = std::exchange(signal_request_, 0);
         stopping = (shutdown_ || !broken_.empty()) && pending_.empty();
+        manager_waiting_ = true; // from here on, a submit must wake us
       }
       for (auto& task : skipped) {
         task->run(task);
@@ -332,7 +386,7 @@ private:
       }
       if (stopping) {
         for (Worker& w : workers) {
-          if (!w.in_flight) {
+          if (w.in_flight.empty()) {
             w.process.tasks.reset(); // end of file: the worker exits
           }
         }
@@ -352,17 +406,19 @@ private:
         }
       }
 
-      wait_for_io(workers);
+      wait_for_io(workers, answered);
 
+      answered = false;
       for (Worker& w : workers) {
-        drain_results(w, workers);
+        answered = drain_results(w, workers) || answered;
       }
       reap(workers);
     }
   }
 
   bool can_take_task(const Worker& w) const {
-    return w.ready && !w.in_flight && w.process.tasks && !w.results_closed &&
+    return w.ready && w.in_flight.size() < depth(w) && w.process.tasks &&
+           !w.results_closed &&
            (max_tasks_per_child_ == 0 || w.sent < max_tasks_per_child_);
   }
 
@@ -405,7 +461,12 @@ private:
     return w;
   }
 
-  void wait_for_io(std::vector<Worker>& workers) {
+  // Blocks until a pipe needs attention. When an answer is expected soon (a
+  // short task is out, or one was just answered and its submitter may
+  // follow up at once), polls for a moment first: a wake-up costs more than
+  // such a task.
+  void wait_for_io(std::vector<Worker>& workers, bool just_answered) {
+    bool expecting = just_answered;
     std::vector<pollfd> fds;
     fds.push_back({wake_read_.get(), POLLIN, 0});
     if (server_) {
@@ -423,9 +484,15 @@ private:
       } else {
         awaiting_exit = true;
       }
+      expecting = expecting || (!w.in_flight.empty() && depth(w) > 1) ||
+                  (!w.in_flight.empty() && !w.task_time);
       if (w.process.tasks && !w.writer.empty()) {
         fds.push_back({w.process.tasks.get(), POLLOUT, 0});
       }
+    }
+    if (expecting) {
+      detail::spin_until(
+          [&] { return ::poll(fds.data(), fds.size(), 0) != 0; });
     }
     // A worker whose pipe closed is about to exit; look again soon.
     ::poll(fds.data(), fds.size(), awaiting_exit ? 10 : -1);
@@ -443,19 +510,23 @@ private:
     }
   }
 
-  void drain_results(Worker& w, std::vector<Worker>& workers) {
+  // Returns whether any frame arrived.
+  bool drain_results(Worker& w, std::vector<Worker>& workers) {
     if (w.results_closed) {
-      return;
+      return false;
     }
     const auto status = w.reader.fill(w.process.results.get());
+    bool any = false;
     while (auto frame = w.reader.next()) {
       handle_frame(w, *frame, workers);
+      any = true;
     }
     if (status == detail::FrameReader::Status::closed || w.reader.corrupt()) {
       w.results_closed = true;
-      w.closed_at = std::chrono::steady_clock::now();
+      w.closed_at = Clock::now();
       w.process.results.reset();
     }
+    return any;
   }
 
   void handle_frame(Worker& w, const std::string& frame,
@@ -469,8 +540,7 @@ private:
           std::string_view(frame).substr(frame.size() - in.remaining());
       switch (kind) {
       case detail::Message::ready:
-        w.ready = true;
-        wake(); // look for work for it
+        w.ready = true; // the next round gives it work
         return;
       case detail::Message::init_failed: {
         InputArchive record(body);
@@ -486,10 +556,12 @@ private:
         return;
       }
       case detail::Message::result: {
-        if (!w.in_flight || id != w.id) {
+        if (w.in_flight.empty() || id != w.in_flight.front().id) {
           throw SerializationError("result for a task that is not running");
         }
-        detail::StateBase::Ptr task = std::move(w.in_flight);
+        detail::StateBase::Ptr task = std::move(w.in_flight.front().task);
+        note_task_time(w, w.in_flight.front().sent_at);
+        w.in_flight.pop_front();
         if (ok) {
           task->publish_encoded(task, body);
         } else {
@@ -497,7 +569,6 @@ private:
           task->try_finish(
               task, [] {}, detail::decode_exception(record));
         }
-        wake(); // the worker is free
         return;
       }
       default:
@@ -532,7 +603,7 @@ private:
           WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
       const bool asked_to_exit = !w.process.tasks;
       const bool expected =
-          !w.in_flight && w.ready && (finished_quota || asked_to_exit);
+          w.in_flight.empty() && w.ready && (finished_quota || asked_to_exit);
       if (!expected && broken_now().empty()) {
         std::string message =
             "A process in the process pool was terminated abruptly while the "
@@ -544,9 +615,9 @@ private:
                      "first line of main()";
         }
         break_pool(workers, message);
-      } else if (!expected && w.in_flight) {
-        fail(w.in_flight,
-             std::make_exception_ptr(BrokenProcessPool(broken_now())));
+      } else if (!expected) {
+        fail_in_flight(
+            w, std::make_exception_ptr(BrokenProcessPool(broken_now())));
       }
       it = workers.erase(it);
       wake(); // a replacement may be needed
@@ -596,9 +667,7 @@ private:
       fail(job.task, error);
     }
     for (Worker& w : workers) {
-      if (w.in_flight) {
-        fail(std::exchange(w.in_flight, nullptr), error);
-      }
+      fail_in_flight(w, error);
       w.process.tasks.reset();
       if (!w.results_closed) {
         send_signal(w, SIGKILL);
@@ -623,6 +692,7 @@ private:
   bool shutdown_ = false;
   std::string broken_; // why the pool is broken; empty while it is not
   int signal_request_ = 0;
+  bool manager_waiting_ = false; // may be blocked in poll(): wake it
   std::jthread manager_;
   std::mutex join_mutex_;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// Length-prefixed frames over pipes. Workers use the blocking calls; the
+// Length-prefixed frames over pipes. Workers read and write blocking; the
 // pool's manager thread uses FrameReader/FrameWriter on non-blocking pipes,
 // so that one slow or huge transfer never stops the others (a 64 MiB
 // argument going out while a 64 MiB result comes in cannot deadlock).
@@ -77,15 +77,19 @@ using FrameHeader = std::uint64_t;
 /// Frames larger than this are refused as corrupt.
 inline constexpr std::uint64_t max_frame_size = std::uint64_t{1} << 36;
 
-/// Blocking: writes one whole frame. False if the reader has gone.
-inline bool write_frame(int fd, std::string_view payload) noexcept {
-  const FrameHeader size = payload.size();
-  iovec parts[2] = {{const_cast<FrameHeader*>(&size), sizeof size},
-                    {const_cast<char*>(payload.data()), payload.size()}};
+/// Blocking: writes one whole frame whose payload is `head` then `body`
+/// (two parts, so that a large body is not copied to put a head before it).
+/// False if the reader has gone.
+inline bool write_frame(int fd, std::string_view head,
+                        std::string_view body = {}) noexcept {
+  const FrameHeader size = head.size() + body.size();
+  iovec parts[3] = {{const_cast<FrameHeader*>(&size), sizeof size},
+                    {const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(body.data()), body.size()}};
   std::size_t done = 0;
-  const std::size_t total = sizeof size + payload.size();
+  const std::size_t total = sizeof size + size;
   while (done < total) {
-    iovec rest[2];
+    iovec rest[3];
     int count = 0;
     std::size_t skip = done;
     for (const iovec& part : parts) {
@@ -109,60 +113,35 @@ inline bool write_frame(int fd, std::string_view payload) noexcept {
   return true;
 }
 
-/// Blocking: reads exactly `size` bytes; false on end of file or error.
-inline bool read_exact(int fd, void* out, std::size_t size) noexcept {
-  auto* p = static_cast<char*>(out);
-  while (size > 0) {
-    const ssize_t n = ::read(fd, p, size);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-/// Blocking: the next frame, or nothing at end of file (or on a corrupt
-/// header).
-inline std::optional<std::string> read_frame(int fd) {
-  FrameHeader size = 0;
-  if (!read_exact(fd, &size, sizeof size) || size > max_frame_size) {
-    return std::nullopt;
-  }
-  std::string payload(size, '\0');
-  if (!read_exact(fd, payload.data(), payload.size())) {
-    return std::nullopt;
-  }
-  return payload;
-}
-
-/// Collects frames from a non-blocking pipe as bytes arrive.
+/// Collects frames from a pipe as bytes arrive.
 class FrameReader {
 public:
   enum class Status { open, closed };
 
-  /// Reads what is available; `closed` at end of file (or a read error).
+  /// Non-blocking pipe: reads what is available; `closed` at end of file
+  /// (or a read error).
   Status fill(int fd) {
-    char chunk[64 * 1024];
     for (;;) {
-      if (wanted_ > 0) { // reading a large payload: straight into place
-        const ssize_t n = ::read(fd, buffer_.data() + have_, wanted_);
-        if (!account(n)) {
-          return status_from(n);
-        }
-        continue;
-      }
-      const ssize_t n = ::read(fd, chunk, sizeof chunk);
-      if (n <= 0) {
+      if (const ssize_t n = read_once(fd); n <= 0) {
         return status_from(n);
       }
-      pending_.append(chunk, static_cast<std::size_t>(n));
-      split();
     }
+  }
+
+  /// Blocking pipe: waits for the next complete frame; nothing at end of
+  /// file, on a read error or on a corrupt header. Frames that arrive
+  /// together are read with one call.
+  std::optional<std::string> next_blocking(int fd) {
+    while (frames_.empty()) {
+      const ssize_t n = read_once(fd);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0 || corrupt_) {
+        return std::nullopt;
+      }
+    }
+    return next();
   }
 
   /// The next complete frame, if any.
@@ -175,10 +154,30 @@ public:
     return frame;
   }
 
+  /// Whether a complete frame is waiting.
+  [[nodiscard]] bool has_frame() const noexcept { return !frames_.empty(); }
+
   /// A frame header announced more than `max_frame_size`.
   [[nodiscard]] bool corrupt() const noexcept { return corrupt_; }
 
 private:
+  // One read(): into a large frame's own buffer while one is being filled,
+  // else whatever fits the chunk, cut into frames.
+  ssize_t read_once(int fd) {
+    if (wanted_ > 0) { // reading a large payload: straight into place
+      const ssize_t n = ::read(fd, buffer_.data() + have_, wanted_);
+      account(n);
+      return n;
+    }
+    char chunk[64 * 1024];
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n > 0) {
+      pending_.append(chunk, static_cast<std::size_t>(n));
+      split();
+    }
+    return n;
+  }
+
   static Status status_from(ssize_t n) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       return Status::open;
@@ -186,9 +185,9 @@ private:
     return Status::closed;
   }
 
-  bool account(ssize_t n) {
+  void account(ssize_t n) {
     if (n <= 0) {
-      return false;
+      return;
     }
     have_ += static_cast<std::size_t>(n);
     wanted_ -= static_cast<std::size_t>(n);
@@ -197,7 +196,6 @@ private:
       buffer_.clear();
       have_ = 0;
     }
-    return true;
   }
 
   // Cuts complete frames out of `pending_`; a frame larger than what is
@@ -254,19 +252,29 @@ public:
   [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
 
   /// Writes until done or the pipe is full; false if the reader has gone.
+  /// Queued frames go out together, many per system call.
   bool flush(int fd) {
     while (!queue_.empty()) {
-      const std::string& front = queue_.front();
-      const ssize_t n =
-          ::write(fd, front.data() + offset_, front.size() - offset_);
+      iovec parts[64];
+      int count = 0;
+      for (auto it = queue_.begin(); it != queue_.end() && count < 64; ++it) {
+        const std::size_t skip = count == 0 ? offset_ : 0;
+        parts[count++] = {it->data() + skip, it->size() - skip};
+      }
+      ssize_t n = ::writev(fd, parts, count);
       if (n < 0) {
         if (errno == EINTR) {
           continue;
         }
         return errno == EAGAIN || errno == EWOULDBLOCK;
       }
-      offset_ += static_cast<std::size_t>(n);
-      if (offset_ == front.size()) {
+      while (n > 0) {
+        const std::size_t left = queue_.front().size() - offset_;
+        if (static_cast<std::size_t>(n) < left) {
+          offset_ += static_cast<std::size_t>(n);
+          break;
+        }
+        n -= static_cast<ssize_t>(left);
         queue_.pop_front();
         offset_ = 0;
       }

@@ -10,6 +10,7 @@
 // exception record].
 
 #include <concurrent/futures/detail/pipe_channel.hpp>
+#include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/detail/wire.hpp>
 #include <concurrent/futures/serialization.hpp>
 
@@ -18,23 +19,38 @@
 #include <optional>
 #include <string>
 
+#include <poll.h>
 #include <unistd.h>
 
 namespace concurrent::futures::detail {
 
-inline std::string reply(Message kind, std::uint64_t id, bool ok,
-                         std::string_view body) {
+// A reply's head: [kind, id, ok]; its body (result bytes or exception
+// record) follows in the same frame.
+inline std::string reply_head(Message kind, std::uint64_t id, bool ok) {
   OutputArchive out;
   out(kind);
   out.write_size(id);
   out(ok);
-  out.write_bytes(body.data(), body.size());
   return std::move(out).bytes();
+}
+
+// The next frame from the pool. The pool often sends the next task while
+// this one runs, or right after its answer: look for it for a moment
+// before blocking, since a wake-up costs more than a short task.
+inline std::optional<std::string> next_frame(FrameReader& reader, int fd) {
+  if (!reader.has_frame()) {
+    spin_until([fd] {
+      pollfd p{fd, POLLIN, 0};
+      return ::poll(&p, 1, 0) != 0;
+    });
+  }
+  return reader.next_blocking(fd);
 }
 
 [[noreturn]] inline void worker_loop(int from_pool, int to_pool) noexcept {
   try {
-    const std::optional<std::string> setup = read_frame(from_pool);
+    FrameReader reader;
+    const std::optional<std::string> setup = reader.next_blocking(from_pool);
     if (!setup) {
       ::_exit(0);
     }
@@ -48,16 +64,16 @@ inline std::string reply(Message kind, std::uint64_t id, bool ok,
       } catch (...) {
         OutputArchive record;
         encode_exception(record, std::current_exception());
-        write_frame(to_pool, reply(Message::init_failed, 0, false,
-                                   std::move(record).bytes()));
+        write_frame(to_pool, reply_head(Message::init_failed, 0, false),
+                    record.bytes());
         ::_exit(3);
       }
     }
-    if (!write_frame(to_pool, reply(Message::ready, 0, true, {}))) {
+    if (!write_frame(to_pool, reply_head(Message::ready, 0, true))) {
       ::_exit(0);
     }
     for (std::uint64_t done = 0; max_tasks == 0 || done < max_tasks; ++done) {
-      const std::optional<std::string> task = read_frame(from_pool);
+      const std::optional<std::string> task = next_frame(reader, from_pool);
       if (!task) {
         ::_exit(0); // the pool closed the pipe: shut down
       }
@@ -74,8 +90,8 @@ inline std::string reply(Message kind, std::uint64_t id, bool ok,
         result = OutputArchive();
         encode_exception(result, std::current_exception());
       }
-      if (!write_frame(to_pool,
-                       reply(Message::result, id, ok, result.bytes()))) {
+      if (!write_frame(to_pool, reply_head(Message::result, id, ok),
+                       result.bytes())) {
         ::_exit(0);
       }
     }
