@@ -252,3 +252,29 @@ TEST_CASE("submit-and-wait in a loop: every result arrives, spinning or "
   }
   CHECK(sum == expected);
 }
+
+TEST_CASE("bursts of submits wake enough parked workers, even when a woken "
+          "one finds its task taken",
+          "[stress]") {
+  // With several workers, a notified thread often loses its task to one
+  // that was spinning or just finished; it must then count as parked again,
+  // or a later burst is left in the queue with every worker asleep.
+  cf::ThreadPoolExecutor pool(4);
+  std::mt19937 random(7);
+  const int rounds = repetitions(5'000);
+  for (int round = 0; round < rounds; ++round) {
+    const int burst = 1 + static_cast<int>(random() % 6);
+    std::vector<cf::Future<int>> futures;
+    for (int i = 0; i < burst; ++i) {
+      futures.push_back(pool.submit([i] { return i; }));
+    }
+    for (int i = 0; i < burst; ++i) {
+      REQUIRE(futures[static_cast<std::size_t>(i)].result(test::hang_guard) ==
+              i);
+    }
+    if (round % 64 == 0) {
+      // Let every worker give up spinning and park.
+      std::this_thread::sleep_for(200us);
+    }
+  }
+}

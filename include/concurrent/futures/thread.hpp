@@ -92,14 +92,15 @@ protected:
     }
     queue_.push_back(std::move(task));
     queued_.store(queue_.size(), std::memory_order_release);
-    // Free threads that are not parked (spinning, starting, or publishing an
-    // outcome) look at the queue again without being woken: a wake-up costs
-    // more than most tasks.
-    const std::size_t awake = idle_ - parked_;
+    // Free threads that are not parked (spinning, starting, publishing an
+    // outcome, or already woken) look at the queue again without a further
+    // wake-up, which costs more than most tasks.
+    const std::size_t awake = idle_ - parked_ + waking_;
     if (queue_.size() <= awake) {
       return;
     }
-    if (parked_ > 0) {
+    if (parked_ > waking_) {
+      ++waking_;
       work_ready_.notify_one();
     } else if (threads_.size() < static_cast<std::size_t>(max_workers_)) {
       start_worker();
@@ -191,9 +192,13 @@ private:
           spinning_ = false;
         }
         ++parked_;
-        work_ready_.wait(lock, [this] {
-          return !queue_.empty() || shutdown_ || !broken_.empty();
-        });
+        while (queue_.empty() && !shutdown_ && broken_.empty()) {
+          work_ready_.wait(lock);
+          // Each wake-up settles one notify (or none, if spurious), even
+          // when another thread took the task first and this one parks
+          // again: counting it still on its way would lose the next one.
+          waking_ -= waking_ > 0 ? 1 : 0;
+        }
         --parked_;
       }
       if (queue_.empty()) {
@@ -276,6 +281,7 @@ private:
   // worker counts itself free without taking the lock.
   std::atomic<std::size_t> idle_ = 0;
   std::size_t parked_ = 0; // free threads blocked on `work_ready_`
+  std::size_t waking_ = 0; // of those, how many were notified
   bool spinning_ = false;  // whether a free thread is polling `queued_`
   bool shutdown_ = false;
   // Mirrors of `queue_.size()` and of "shut down or broken", for the thread
