@@ -105,6 +105,7 @@ def main():
     args = parser.parse_args()
     scale = 100 if args.quick else 1
     reps = 1 if args.quick else args.repetitions
+    primes = PRIMES[:2] if args.quick else PRIMES
 
     def size(n):
         return max(1, n // scale)
@@ -133,14 +134,14 @@ def main():
         measure("W4_wait_first_completed", 100,  # per wait
                 lambda: [wait_first_completed(pool, pending) for _ in range(100)])
         # Seconds per run in pure Python: one repetition of each is enough.
-        measure("W5_is_prime_thread", len(PRIMES), lambda: list(pool.map(is_prime, PRIMES)),
+        measure("W5_is_prime_thread", len(primes), lambda: list(pool.map(is_prime, primes)),
                 repetitions=1)
-    measure("W5_is_prime_serial", len(PRIMES), lambda: [is_prime(n) for n in PRIMES],
+    measure("W5_is_prime_serial", len(primes), lambda: [is_prime(n) for n in primes],
             repetitions=1)
 
     with cf.ProcessPoolExecutor(WORKERS) as pool:
         pool.submit(noop).result()
-        measure("W5_is_prime_process", len(PRIMES), lambda: list(pool.map(is_prime, PRIMES)),
+        measure("W5_is_prime_process", len(primes), lambda: list(pool.map(is_prime, primes)),
                 repetitions=1)
         xs = range(size(1_000_000))
         measure("W3_map_process_chunked", len(xs),

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="cmake ninja-build g++ clang catch2 libclang-rt-14-dev"
+packages="cmake ninja-build g++ clang catch2 libclang-rt-14-dev libbenchmark-dev libtbb-dev libasio-dev python3"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
