@@ -56,12 +56,27 @@ private:
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-/// A pipe whose ends are closed on exec: {read end, write end}.
-inline std::pair<Fd, Fd> make_pipe() {
+/// What a pipe to or from a worker can hold. Linux's default, 64 KiB, makes
+/// a large argument or a chunk of results cross in many small steps, each a
+/// switch between writer and reader; 1 MiB is the most an unprivileged
+/// process may ask for by default (/proc/sys/fs/pipe-max-size).
+inline constexpr int worker_pipe_capacity = 1 << 20;
+
+/// A pipe whose ends are closed on exec: {read end, write end}. With
+/// `capacity`, asks for that much room (best effort: past the user's pipe
+/// quota the kernel's default stays).
+inline std::pair<Fd, Fd> make_pipe(int capacity = 0) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw_errno("pipe2");
   }
+#if defined(F_SETPIPE_SZ)
+  if (capacity > 0) {
+    (void)::fcntl(fds[1], F_SETPIPE_SZ, capacity);
+  }
+#else
+  (void)capacity;
+#endif
   return {Fd(fds[0]), Fd(fds[1])};
 }
 

@@ -81,8 +81,8 @@ inline void detach_from_parent_threads(pid_t parent) noexcept {
 
 /// fork: the child is a copy of this process and runs the worker loop.
 inline WorkerProcess fork_worker() {
-  auto [task_r, task_w] = make_pipe();
-  auto [result_r, result_w] = make_pipe();
+  auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
+  auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -99,8 +99,8 @@ inline WorkerProcess fork_worker() {
 /// spawn: posix_spawn of /proc/self/exe with the pipes as fds 3 and 4;
 /// `worker_main` in the new program's main() recognises the arguments.
 inline WorkerProcess spawn_worker() {
-  auto [task_r, task_w] = make_pipe();
-  auto [result_r, result_w] = make_pipe();
+  auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
+  auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
   // Out of the way of 3 and 4, so that the dup2s below cannot clobber them.
   Fd task_high(::fcntl(task_r.get(), F_DUPFD_CLOEXEC, 10));
   Fd result_high(::fcntl(result_w.get(), F_DUPFD_CLOEXEC, 10));
@@ -196,8 +196,8 @@ public:
   /// Has the server fork a worker; blocks until it answers. Exit reports
   /// that arrive meanwhile go to `exits`.
   WorkerProcess start_worker(std::vector<Report>& exits) {
-    auto [task_r, task_w] = make_pipe();
-    auto [result_r, result_w] = make_pipe();
+    auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
+    auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
     const int fds[2] = {task_r.get(), result_w.get()};
     FdMessage message;
     message.request = {'w', 0, 0};
