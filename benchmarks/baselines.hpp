@@ -71,6 +71,7 @@ private:
 
 /// std::async with std::launch::async: a thread per call.
 struct AsyncLauncher {
+  explicit AsyncLauncher(int /*threads: one per call*/) {}
   template <class F> auto submit(F fn) {
     return std::async(std::launch::async, std::move(fn));
   }

@@ -136,39 +136,45 @@ void W6_32MiB_raw_pipe(benchmark::State& state) {
 
 using Clock = std::chrono::steady_clock;
 
-// fork, the child writes one byte, the parent reads it: the least a forked
-// worker can take to give its first result.
-void W6_start_raw_fork(benchmark::State& state) {
+// Times from before `start(write_end)` (which starts a child that writes
+// one byte to `write_end`) to that byte's arrival: the least a worker
+// started that way can take to give its first result.
+template <class Start>
+void time_to_first_byte(benchmark::State& state, Start start) {
   for (auto _ : state) {
-    const auto start = Clock::now();
+    const auto begin = Clock::now();
     int fds[2];
     check(::pipe(fds) == 0, "pipe");
-    const pid_t pid = ::fork();
-    check(pid >= 0, "fork");
-    if (pid == 0) {
-      write_all(fds[1], "x", 1);
-      ::_exit(0);
-    }
+    const pid_t pid = start(fds[1]);
     ::close(fds[1]);
     char byte = 0;
     read_all(fds[0], &byte, 1);
     state.SetIterationTime(
-        std::chrono::duration<double>(Clock::now() - start).count());
+        std::chrono::duration<double>(Clock::now() - begin).count());
     ::close(fds[0]);
     ::waitpid(pid, nullptr, 0);
   }
   bench::tasks_per_iteration(state, 1);
 }
 
-// posix_spawn of this program, which writes one byte and exits.
+void W6_start_raw_fork(benchmark::State& state) {
+  time_to_first_byte(state, [](int write_end) {
+    const pid_t pid = ::fork();
+    check(pid >= 0, "fork");
+    if (pid == 0) {
+      write_all(write_end, "x", 1);
+      ::_exit(0);
+    }
+    return pid;
+  });
+}
+
+// posix_spawn of this program, which writes one byte to fd 3 and exits.
 void W6_start_raw_posix_spawn(benchmark::State& state) {
-  for (auto _ : state) {
-    const auto start = Clock::now();
-    int fds[2];
-    check(::pipe(fds) == 0, "pipe");
+  time_to_first_byte(state, [](int write_end) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
+    posix_spawn_file_actions_adddup2(&actions, write_end, 3);
     std::string self = "/proc/self/exe";
     std::string flag(spawn_child_flag);
     char* argv[] = {self.data(), flag.data(), nullptr};
@@ -178,15 +184,8 @@ void W6_start_raw_posix_spawn(benchmark::State& state) {
     posix_spawn_file_actions_destroy(&actions);
     errno = rc;
     check(rc == 0, "posix_spawn");
-    ::close(fds[1]);
-    char byte = 0;
-    read_all(fds[0], &byte, 1);
-    state.SetIterationTime(
-        std::chrono::duration<double>(Clock::now() - start).count());
-    ::close(fds[0]);
-    ::waitpid(pid, nullptr, 0);
-  }
-  bench::tasks_per_iteration(state, 1);
+    return pid;
+  });
 }
 
 // ------------------------------------------------------ process pool
@@ -275,17 +274,9 @@ void W3_map_process_chunked_cf(benchmark::State& state) {
 }
 
 void W5_is_prime_process_cf(benchmark::State& state) {
-  const auto numbers = bench::primes();
   cf::ProcessPoolExecutor pool(workers);
   pool.submit(bench::noop).result();
-  for (auto _ : state) {
-    int count = 0;
-    for (bool prime : pool.map(bench::is_prime, numbers)) {
-      count += prime ? 1 : 0;
-    }
-    benchmark::DoNotOptimize(count);
-  }
-  bench::tasks_per_iteration(state, numbers.size());
+  bench::count_primes(state, pool, bench::primes());
 }
 
 BENCHMARK(W6_round_trip_raw_pipe)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -315,11 +306,5 @@ int main(int argc, char** argv) {
     write_all(3, "x", 1);
     return 0;
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-    return 1;
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv);
 }

@@ -1,5 +1,6 @@
 // In-process workloads W1-W5 (see README "Performance"): ThreadPoolExecutor
-// against the baselines of baselines.hpp, all with two worker threads.
+// against the baselines of baselines.hpp, all with two worker threads. Each
+// benchmark is named <workload>_<pool>, the names report.py pairs up.
 
 #include "baselines.hpp"
 #include "common.hpp"
@@ -9,6 +10,8 @@
 #include <cstdint>
 #include <future>
 #include <numeric>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace cf = concurrent::futures;
@@ -24,8 +27,9 @@ template <class T> decltype(auto) get(const cf::Future<T>& f) {
 template <class T> T get(std::future<T>& f) { return f.get(); }
 
 struct CfPool {
-  cf::ThreadPoolExecutor pool{workers};
+  explicit CfPool(int threads) : pool(threads) {}
   template <class F> auto submit(F fn) { return pool.submit(std::move(fn)); }
+  cf::ThreadPoolExecutor pool;
 };
 
 // W1: submit `n` no-op tasks returning an int, then wait for all of them.
@@ -96,118 +100,50 @@ template <class Pool> void map_by_futures(benchmark::State& state, Pool& pool) {
   bench::tasks_per_iteration(state, xs.size());
 }
 
-// ---------------------------------------------------------------- W1
-
-void W1_throughput_cf(benchmark::State& state) {
-  CfPool pool;
-  throughput(state, pool);
-}
-void W1_throughput_mutex_queue(benchmark::State& state) {
-  bench::MutexQueuePool pool(workers);
-  throughput(state, pool);
-}
-void W1_throughput_std_async(benchmark::State& state) {
-  bench::AsyncLauncher launcher;
-  throughput(state, launcher, 1000);
-}
-BENCHMARK(W1_throughput_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W1_throughput_mutex_queue)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(W1_throughput_std_async)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-
-// ---------------------------------------------------------------- W2
-
-void W2_latency_cf(benchmark::State& state) {
-  CfPool pool;
-  latency(state, pool);
-}
-void W2_latency_mutex_queue(benchmark::State& state) {
-  bench::MutexQueuePool pool(workers);
-  latency(state, pool);
-}
-void W2_latency_std_async(benchmark::State& state) {
-  bench::AsyncLauncher launcher;
-  latency(state, launcher);
-}
-BENCHMARK(W2_latency_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W2_latency_mutex_queue)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W2_latency_std_async)->UseRealTime()->Unit(benchmark::kMillisecond);
-
-// ---------------------------------------------------------------- W3
-
-void W3_map_thread_cf(benchmark::State& state) {
-  cf::ThreadPoolExecutor pool(workers);
+// W3 through ThreadPoolExecutor::map.
+void map_by_pool(benchmark::State& state, CfPool& cf_pool) {
   const std::vector<int> xs = map_inputs();
   for (auto _ : state) {
     std::int64_t sum = 0;
-    for (int r : pool.map(bench::square, xs)) {
+    for (int r : cf_pool.pool.map(bench::square, xs)) {
       sum += r;
     }
     benchmark::DoNotOptimize(sum);
   }
   bench::tasks_per_iteration(state, xs.size());
 }
-void W3_map_thread_mutex_queue(benchmark::State& state) {
-  bench::MutexQueuePool pool(workers);
-  map_by_futures(state, pool);
-}
-BENCHMARK(W3_map_thread_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W3_map_thread_mutex_queue)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
 
-// ---------------------------------------------------------------- W4
-
-void W4_as_completed_cf(benchmark::State& state) {
-  cf::ThreadPoolExecutor pool(workers);
+// W4: as_completed over `n` tasks; without it, a std::future user reads the
+// futures in order.
+template <class Pool> void completions(benchmark::State& state, Pool& pool) {
   const std::size_t n = bench::size(10'000);
-  std::vector<cf::Future<int>> futures;
+  using Future = decltype(pool.submit(bench::noop));
+  std::vector<Future> futures;
   futures.reserve(n);
   for (auto _ : state) {
     for (std::size_t i = 0; i < n; ++i) {
       futures.push_back(pool.submit(bench::noop));
     }
     std::int64_t sum = 0;
-    for (const auto& f : cf::as_completed(futures)) {
-      sum += f.result();
+    if constexpr (std::is_same_v<Future, cf::Future<int>>) {
+      for (const auto& f : cf::as_completed(futures)) {
+        sum += f.result();
+      }
+    } else {
+      for (auto& f : futures) {
+        sum += get(f);
+      }
     }
     futures.clear();
     benchmark::DoNotOptimize(sum);
   }
   bench::tasks_per_iteration(state, n);
 }
-// Without as_completed, a std::future user reads the futures in order.
-void W4_as_completed_mutex_queue(benchmark::State& state) {
-  bench::MutexQueuePool pool(workers);
-  const std::size_t n = bench::size(10'000);
-  std::vector<std::future<int>> futures;
-  futures.reserve(n);
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < n; ++i) {
-      futures.push_back(pool.submit(bench::noop));
-    }
-    std::int64_t sum = 0;
-    for (auto& f : futures) {
-      sum += f.get();
-    }
-    futures.clear();
-    benchmark::DoNotOptimize(sum);
-  }
-  bench::tasks_per_iteration(state, n);
-}
-BENCHMARK(W4_as_completed_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W4_as_completed_mutex_queue)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
 
-// wait(FIRST_COMPLETED) over 1,000 futures, of which the one just submitted
-// is the first to finish: registering on all of them, one wake-up, and
-// unregistering again.
-void W4_wait_first_completed_cf(benchmark::State& state) {
-  cf::ThreadPoolExecutor pool(workers);
+// W4: wait(FIRST_COMPLETED) over 1,000 futures, of which the one just
+// submitted is the first to finish: registering on all of them, one
+// wake-up, and unregistering again.
+void first_completed(benchmark::State& state, CfPool& pool) {
   std::vector<cf::Future<int>> futures(1000); // pending until the end
   for (auto _ : state) {
     futures.back() = pool.submit(bench::noop);
@@ -216,13 +152,8 @@ void W4_wait_first_completed_cf(benchmark::State& state) {
   }
   bench::tasks_per_iteration(state, 1);
 }
-BENCHMARK(W4_wait_first_completed_cf)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
 
-// ---------------------------------------------------------------- W5
-
-void W5_is_prime_serial(benchmark::State& state) {
+void count_primes_serially(benchmark::State& state) {
   const auto numbers = bench::primes();
   for (auto _ : state) {
     int count = 0;
@@ -233,65 +164,83 @@ void W5_is_prime_serial(benchmark::State& state) {
   }
   bench::tasks_per_iteration(state, numbers.size());
 }
-void W5_is_prime_thread_cf(benchmark::State& state) {
-  const auto numbers = bench::primes();
-  cf::ThreadPoolExecutor pool(workers);
-  for (auto _ : state) {
-    int count = 0;
-    for (bool prime : pool.map(bench::is_prime, numbers)) {
-      count += prime ? 1 : 0;
-    }
-    benchmark::DoNotOptimize(count);
-  }
-  bench::tasks_per_iteration(state, numbers.size());
+
+// Registers `run(state, pool)` on a fresh `Pool(workers)` as
+// <workload>_<pool>.
+template <class Pool, class Run>
+void add(const std::string& workload, const std::string& pool, Run run) {
+  benchmark::RegisterBenchmark((workload + "_" + pool).c_str(),
+                               [run](benchmark::State& state) {
+                                 Pool p(workers);
+                                 run(state, p);
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 }
-BENCHMARK(W5_is_prime_serial)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W5_is_prime_thread_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-} // namespace
+// W1-W4 for a pool that gives a std::future per submit.
+template <class Pool> void add_baseline(const std::string& name) {
+  add<Pool>("W1_throughput", name,
+            [](benchmark::State& s, Pool& p) { throughput(s, p); });
+  add<Pool>("W2_latency", name,
+            [](benchmark::State& s, Pool& p) { latency(s, p); });
+  add<Pool>("W3_map_thread", name,
+            [](benchmark::State& s, Pool& p) { map_by_futures(s, p); });
+  add<Pool>("W4_as_completed", name,
+            [](benchmark::State& s, Pool& p) { completions(s, p); });
+}
 
-// ------------------------------------------------------- optional peers
+void register_benchmarks() {
+  add<CfPool>("W1_throughput", "cf",
+              [](benchmark::State& s, CfPool& p) { throughput(s, p); });
+  add<CfPool>("W2_latency", "cf",
+              [](benchmark::State& s, CfPool& p) { latency(s, p); });
+  add<CfPool>("W3_map_thread", "cf", map_by_pool);
+  add<CfPool>("W4_as_completed", "cf",
+              [](benchmark::State& s, CfPool& p) { completions(s, p); });
+  add<CfPool>("W4_wait_first_completed", "cf", first_completed);
+  add<CfPool>("W5_is_prime_thread", "cf", [](benchmark::State& s, CfPool& p) {
+    bench::count_primes(s, p.pool, bench::primes());
+  });
+  benchmark::RegisterBenchmark("W5_is_prime_serial", count_primes_serially)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
 
+  add_baseline<bench::MutexQueuePool>("mutex_queue");
 #if defined(CF_BENCH_HAVE_ASIO)
-namespace {
-void W1_throughput_asio(benchmark::State& state) {
-  bench::AsioPool pool(workers);
-  throughput(state, pool);
-}
-void W2_latency_asio(benchmark::State& state) {
-  bench::AsioPool pool(workers);
-  latency(state, pool);
-}
-void W3_map_thread_asio(benchmark::State& state) {
-  bench::AsioPool pool(workers);
-  map_by_futures(state, pool);
-}
-BENCHMARK(W1_throughput_asio)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W2_latency_asio)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(W3_map_thread_asio)->UseRealTime()->Unit(benchmark::kMillisecond);
-} // namespace
+  add_baseline<bench::AsioPool>("asio");
 #endif
-
+  // A thread per call: W1 in windows of 1,000 calls (200,000 threads at once
+  // would not start), and no W3 (a million threads).
+  add<bench::AsyncLauncher>("W1_throughput", "std_async",
+                            [](benchmark::State& s, bench::AsyncLauncher& p) {
+                              throughput(s, p, 1000);
+                            });
+  add<bench::AsyncLauncher>(
+      "W2_latency", "std_async",
+      [](benchmark::State& s, bench::AsyncLauncher& p) { latency(s, p); });
 #if defined(CF_BENCH_HAVE_TBB)
-namespace {
-// No futures: each task writes its result to a slot, read after wait().
-void W1_throughput_tbb_no_futures(benchmark::State& state) {
-  bench::TbbGroup group(workers);
-  const std::size_t n = bench::size(200'000);
-  std::vector<int> results(n);
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < n; ++i) {
-      group.run([&results, i] { results[i] = bench::noop(); });
-    }
-    group.wait();
-    benchmark::DoNotOptimize(results.data());
-  }
-  bench::tasks_per_iteration(state, n);
-}
-BENCHMARK(W1_throughput_tbb_no_futures)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-} // namespace
+  // No futures: each task writes its result to a slot, read after wait().
+  add<bench::TbbGroup>("W1_throughput", "tbb_no_futures",
+                       [](benchmark::State& state, bench::TbbGroup& group) {
+                         const std::size_t n = bench::size(200'000);
+                         std::vector<int> results(n);
+                         for (auto _ : state) {
+                           for (std::size_t i = 0; i < n; ++i) {
+                             group.run(
+                                 [&results, i] { results[i] = bench::noop(); });
+                           }
+                           group.wait();
+                           benchmark::DoNotOptimize(results.data());
+                         }
+                         bench::tasks_per_iteration(state, n);
+                       });
 #endif
+}
 
-BENCHMARK_MAIN();
+} // namespace
+
+int main(int argc, char** argv) {
+  register_benchmarks();
+  return bench::run_benchmarks(argc, argv);
+}

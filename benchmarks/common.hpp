@@ -60,7 +60,32 @@ inline std::vector<std::int64_t> primes() {
   return all;
 }
 
+/// W5 through a pool's map: how many of `numbers` are prime.
+template <class Pool>
+void count_primes(benchmark::State& state, Pool& pool,
+                  const std::vector<std::int64_t>& numbers) {
+  for (auto _ : state) {
+    int count = 0;
+    for (bool prime : pool.map(is_prime, numbers)) {
+      count += prime ? 1 : 0;
+    }
+    benchmark::DoNotOptimize(count);
+  }
+  tasks_per_iteration(state, numbers.size());
+}
+
 inline int square(int x) { return x * x; }
 inline int noop() { return 0; }
+
+/// main() of a benchmark program, after its own setup.
+inline int run_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
 
 } // namespace bench

@@ -143,6 +143,8 @@ def main():
            "Python ProcessPoolExecutor", py_time("W3_map_process_chunked"), 100)
     compare("W4 as_completed (per task)", t("W4_as_completed_cf"),
             "std::mutex queue, futures read in order", t("W4_as_completed_mutex_queue"))
+    compare("W4 as_completed (per task)", t("W4_as_completed_cf"),
+            "Asio thread_pool, futures read in order", t("W4_as_completed_asio"))
     compare("W4 as_completed (per task)", t("W4_as_completed_cf"), "Python",
             py_time("W4_as_completed"))
     compare("W4 wait(FIRST_COMPLETED), 1,000 futures", t("W4_wait_first_completed_cf"),
