@@ -235,11 +235,10 @@ private:
 
   using Clock = std::chrono::steady_clock;
 
-  // A task sent to a worker and not yet answered.
+  // The task a worker is running: sent, not yet answered.
   struct InFlight {
     std::uint64_t id;
     detail::StateBase::Ptr task;
-    Clock::time_point sent_at;
   };
 
   // Everything the manager thread knows of one worker process.
@@ -251,32 +250,11 @@ private:
     bool results_closed = false;
     Clock::time_point closed_at{};
     int sent = 0; // tasks sent, for max_tasks_per_child
-    // Answered in order, as the worker runs them one after another.
-    std::deque<InFlight> in_flight;
-    Clock::time_point last_result{};
-    // How long its recent tasks took (moving average); none yet: unknown.
-    std::optional<Clock::duration> task_time{};
+    // One task at a time: a task queued in one worker's pipe could start
+    // after a later one that another worker took, and calls must start in
+    // the order they were submitted.
+    std::optional<InFlight> in_flight;
   };
-
-  // A worker whose tasks are short gets several at once, so that it finds
-  // the next one in its pipe instead of waiting a round trip for it. Tasks
-  // of a millisecond or more go one at a time: a task queued behind a long
-  // one could not move to a worker that became free.
-  static constexpr std::size_t pipeline_depth = 8;
-  static constexpr Clock::duration short_task = std::chrono::milliseconds(1);
-
-  static std::size_t depth(const Worker& w) {
-    return w.task_time && *w.task_time < short_task ? pipeline_depth : 1;
-  }
-
-  // Records how long the worker spent on the task just answered: from when
-  // it was sent or the previous answer arrived, whichever was later.
-  static void note_task_time(Worker& w, Clock::time_point sent_at) {
-    const auto now = Clock::now();
-    const auto took = now - std::max(sent_at, w.last_result);
-    w.last_result = now;
-    w.task_time = w.task_time ? (*w.task_time * 3 + took) / 4 : took;
-  }
 
   void wake() noexcept {
     const char byte = 1;
@@ -311,8 +289,8 @@ private:
   }
 
   static void fail_in_flight(Worker& w, const std::exception_ptr& e) {
-    for (InFlight& sent : std::exchange(w.in_flight, {})) {
-      fail(sent.task, e);
+    if (w.in_flight) {
+      fail(std::exchange(w.in_flight, std::nullopt)->task, e);
     }
   }
 
@@ -338,14 +316,8 @@ private:
       {
         std::lock_guard lock(mutex_);
         manager_waiting_ = false;
-        // Round robin, one task per worker per round, so that short tasks
-        // spread over every worker.
-        for (bool gave = true; gave && !pending_.empty();) {
-          gave = false;
-          for (Worker& w : workers) {
-            if (pending_.empty() || !can_take_task(w)) {
-              continue;
-            }
+        for (Worker& w : workers) {
+          while (can_take_task(w) && !pending_.empty()) {
             Job job = std::move(pending_.front());
             pending_.pop_front();
             detail::Status was{};
@@ -354,9 +326,8 @@ private:
               continue;
             }
             const std::uint64_t id = next_id++;
-            w.in_flight.push_back({id, std::move(job.task), Clock::now()});
+            w.in_flight = InFlight{id, std::move(job.task)};
             ++w.sent;
-            gave = true;
             OutputArchive head;
             head.write_size(id);
             w.writer.push(std::move(head).bytes(), std::move(job.call));
@@ -386,7 +357,7 @@ private:
       }
       if (stopping) {
         for (Worker& w : workers) {
-          if (w.in_flight.empty()) {
+          if (!w.in_flight) {
             w.process.tasks.reset(); // end of file: the worker exits
           }
         }
@@ -417,8 +388,7 @@ private:
   }
 
   bool can_take_task(const Worker& w) const {
-    return w.ready && w.in_flight.size() < depth(w) && w.process.tasks &&
-           !w.results_closed &&
+    return w.ready && !w.in_flight && w.process.tasks && !w.results_closed &&
            (max_tasks_per_child_ == 0 || w.sent < max_tasks_per_child_);
   }
 
@@ -484,8 +454,7 @@ private:
       } else {
         awaiting_exit = true;
       }
-      expecting = expecting || (!w.in_flight.empty() && depth(w) > 1) ||
-                  (!w.in_flight.empty() && !w.task_time);
+      expecting = expecting || w.in_flight.has_value();
       if (w.process.tasks && !w.writer.empty()) {
         fds.push_back({w.process.tasks.get(), POLLOUT, 0});
       }
@@ -556,12 +525,11 @@ private:
         return;
       }
       case detail::Message::result: {
-        if (w.in_flight.empty() || id != w.in_flight.front().id) {
+        if (!w.in_flight || id != w.in_flight->id) {
           throw SerializationError("result for a task that is not running");
         }
-        detail::StateBase::Ptr task = std::move(w.in_flight.front().task);
-        note_task_time(w, w.in_flight.front().sent_at);
-        w.in_flight.pop_front();
+        detail::StateBase::Ptr task =
+            std::exchange(w.in_flight, std::nullopt)->task;
         if (ok) {
           task->publish_encoded(task, body);
         } else {
@@ -603,7 +571,7 @@ private:
           WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
       const bool asked_to_exit = !w.process.tasks;
       const bool expected =
-          w.in_flight.empty() && w.ready && (finished_quota || asked_to_exit);
+          !w.in_flight && w.ready && (finished_quota || asked_to_exit);
       if (!expected && broken_now().empty()) {
         std::string message =
             "A process in the process pool was terminated abruptly while the "
