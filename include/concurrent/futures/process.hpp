@@ -431,10 +431,10 @@ private:
     return w;
   }
 
-  // Blocks until a pipe needs attention. When an answer is expected soon (a
-  // short task is out, or one was just answered and its submitter may
-  // follow up at once), polls for a moment first: a wake-up costs more than
-  // such a task.
+  // Blocks until a pipe needs attention. When an answer may come soon (a
+  // task is out, or one was just answered and its submitter may follow up
+  // at once), polls for a moment first: a wake-up costs more than a short
+  // task, and on a busy machine spin_until gives up at once.
   void wait_for_io(std::vector<Worker>& workers, bool just_answered) {
     bool expecting = just_answered;
     std::vector<pollfd> fds;
