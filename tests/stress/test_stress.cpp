@@ -272,9 +272,5 @@ TEST_CASE("bursts of submits wake enough parked workers, even when a woken "
       REQUIRE(futures[static_cast<std::size_t>(i)].result(test::hang_guard) ==
               i);
     }
-    if (round % 64 == 0) {
-      // Let every worker give up spinning and park.
-      std::this_thread::sleep_for(200us);
-    }
   }
 }

@@ -3,6 +3,7 @@
 // through named pipes, so that the same tests hold for pools whose workers
 // are other processes.
 
+#include "calls.hpp"
 #include "catch.hpp"
 #include "executors.hpp"
 #include "process_sync.hpp"
@@ -21,7 +22,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int add(int a, int b) { return a + b; }
+using test::add;
+
 std::string exclaim(std::string s) { return s + "!"; }
 void nothing() {}
 int throw_invalid_argument() { throw std::invalid_argument("bad"); }

@@ -1,6 +1,7 @@
 // InterpreterPoolExecutor: isolation of data, worker contexts, exceptions,
 // and libraries loaded once per worker with dlmopen.
 
+#include "calls.hpp"
 #include "catch.hpp"
 #include "process_sync.hpp"
 #include "sync.hpp"
@@ -23,11 +24,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct CustomError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using test::add;
+using test::CustomError;
 
-int add(int a, int b) { return a + b; }
 int bump() { return ++cf::this_worker().get<int>(); }
 std::uintptr_t context_id() {
   return reinterpret_cast<std::uintptr_t>(&cf::this_worker());

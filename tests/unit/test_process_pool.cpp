@@ -1,5 +1,6 @@
 // ProcessPoolExecutor: every start method, faults, limits, resources.
 
+#include "calls.hpp"
 #include "catch.hpp"
 #include "process_sync.hpp"
 #include "sync.hpp"
@@ -30,11 +31,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct CustomError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using test::add;
+using test::CustomError;
 
-int add(int a, int b) { return a + b; }
 int my_pid() { return static_cast<int>(::getpid()); }
 int die_by(int signal) {
   std::signal(signal, SIG_DFL); // not a sanitizer's handler: really die

@@ -1,5 +1,6 @@
 // ThreadPoolExecutor: workers, names, initializer, options.
 
+#include "calls.hpp"
 #include "catch.hpp"
 #include "sync.hpp"
 
@@ -23,6 +24,8 @@ namespace cf = concurrent::futures;
 using namespace std::chrono_literals;
 
 namespace {
+
+using test::add;
 
 std::string current_thread_name() {
   char name[64] = {};
@@ -186,7 +189,6 @@ namespace {
 struct CustomError : std::exception {
   const char* what() const noexcept override { return "custom"; }
 };
-int add(int a, int b) { return a + b; }
 } // namespace
 
 TEST_CASE("std::ref passes a reference to a thread pool's call",
