@@ -9,6 +9,7 @@
 #include <concurrent/futures/wait.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -18,6 +19,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <poll.h>
@@ -259,6 +261,36 @@ TEST_CASE("max_tasks_per_child replaces a worker after that many tasks",
   for (const auto& [pid, count] : tasks_per_pid) {
     CHECK(count == 2);
   }
+}
+
+TEST_CASE("a worker forked while other threads name code still runs calls",
+          "[process_pool]") {
+  // Naming a function for another process walks the loaded modules under
+  // the dynamic linker's lock. A worker forked while another thread holds
+  // that lock inherits it locked, with no thread left to release it, and
+  // would hang the first time it names code itself.
+  cf::ProcessPoolExecutor pool({.max_workers = 2,
+                                .start_method = cf::StartMethod::fork,
+                                .max_tasks_per_child = 1}); // a fork per call
+  std::atomic<bool> stop = false;
+  std::jthread namer([&] {
+    while (!stop) {
+      (void)cf::serialize(&add); // names `add` by module and offset
+    }
+  });
+  bool answered = true;
+  for (int i = 0; i < 300 && answered; ++i) {
+    try {
+      CHECK(pool.submit(add, i, 1).result(test::hang_guard) == i + 1);
+    } catch (const cf::TimeoutError&) {
+      answered = false;
+    }
+  }
+  stop = true;
+  if (!answered) {
+    pool.kill_workers(); // else the pool's destructor waits for the hung one
+  }
+  REQUIRE(answered);
 }
 
 TEST_CASE("64 MiB arguments and results in flight at once do not deadlock",

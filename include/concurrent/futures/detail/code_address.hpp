@@ -10,6 +10,7 @@
 #include <concurrent/futures/errors.hpp>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #if defined(__linux__)
@@ -22,6 +23,15 @@ struct CodeAddress {
   std::string module; // "" for the main executable
   std::uint64_t offset = 0;
 };
+
+/// Held while this library walks the loaded modules, and by its own fork()
+/// calls. A walk holds the dynamic linker's lock; a child forked meanwhile by
+/// another thread would inherit that lock held, with no thread left to
+/// release it, and hang the first time it walks the modules itself.
+inline std::mutex& module_walk_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
 
 #if defined(__linux__)
 
@@ -82,7 +92,10 @@ inline int find_by_name(dl_phdr_info* info, std::size_t, void* data) {
 inline CodeAddress locate(const void* address) {
   code_address_impl::Search search;
   search.address = reinterpret_cast<std::uintptr_t>(address);
-  dl_iterate_phdr(code_address_impl::find_by_address, &search);
+  {
+    std::lock_guard lock(module_walk_mutex());
+    dl_iterate_phdr(code_address_impl::find_by_address, &search);
+  }
   if (!search.found) {
     throw SerializationError("address is not inside any loaded module");
   }
@@ -97,7 +110,10 @@ inline const void* resolve(const CodeAddress& where, bool executable) {
   search.module = &where.module;
   search.address = static_cast<std::uintptr_t>(where.offset);
   search.executable = executable;
-  dl_iterate_phdr(code_address_impl::find_by_name, &search);
+  {
+    std::lock_guard lock(module_walk_mutex());
+    dl_iterate_phdr(code_address_impl::find_by_name, &search);
+  }
   if (!search.found) {
     throw SerializationError(
         "cannot resolve code in module '" +

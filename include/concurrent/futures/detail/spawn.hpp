@@ -6,6 +6,7 @@
 // each asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG)
 // and exits when the pool closes its task pipe.
 
+#include <concurrent/futures/detail/code_address.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
 #include <concurrent/futures/detail/worker.hpp>
 
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -79,12 +81,20 @@ inline void detach_from_parent_threads(pid_t parent) noexcept {
   }
 }
 
+/// fork(), never while another thread of ours walks the loaded modules
+/// (see `module_walk_mutex`). Threads of the program that do so still can
+/// leave a child hanging: that is fork's hazard in a threaded process.
+inline pid_t fork_between_module_walks() {
+  std::lock_guard lock(module_walk_mutex());
+  return ::fork();
+}
+
 /// fork: the child is a copy of this process and runs the worker loop.
 inline WorkerProcess fork_worker() {
   auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
   auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_between_module_walks();
   if (pid < 0) {
     throw_errno("fork");
   }
@@ -170,7 +180,7 @@ public:
     Fd mine(pair[0]);
     Fd theirs(pair[1]);
     const pid_t parent = ::getpid();
-    pid_ = ::fork();
+    pid_ = fork_between_module_walks();
     if (pid_ < 0) {
       throw_errno("fork");
     }
