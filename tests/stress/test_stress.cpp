@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -272,5 +273,48 @@ TEST_CASE("bursts of submits wake enough parked workers, even when a woken "
       REQUIRE(futures[static_cast<std::size_t>(i)].result(test::hang_guard) ==
               i);
     }
+  }
+}
+
+TEST_CASE("map()'s batches wake enough workers and race shutdown without "
+          "losing a call",
+          "[stress]") {
+  // A batch queues up to a hundred calls under one lock and must wake or
+  // start a worker for each that no awake worker will take; a shutdown may
+  // land between two batches, which fails map() and cancels what it queued.
+  std::mt19937 random(11);
+  for (int rep = 0; rep < repetitions(500); ++rep) {
+    const auto n = static_cast<std::size_t>(1 + random() % 300);
+    const std::vector<int> xs(n, 1);
+    cf::ThreadPoolExecutor pool(4);
+    const bool cancel = rep % 2 == 0;
+    std::jthread closer;
+    if (rep % 3 == 0) {
+      closer = std::jthread([&] { pool.shutdown(false, cancel); });
+    }
+    std::optional<cf::MapResults<int>> results;
+    try {
+      results.emplace(pool.map([](int x) { return x; }, xs,
+                               cf::MapOptions{.timeout = test::hang_guard}));
+    } catch (const cf::Error&) {
+      FAIL("map() raised a library error instead of refusing the calls");
+    } catch (const std::runtime_error&) {
+      REQUIRE(closer.joinable()); // only a shutdown refuses map()'s calls
+      continue;
+    }
+    if (!closer.joinable()) {
+      closer = std::jthread([&] { pool.shutdown(false, cancel); });
+    }
+    std::size_t ran = 0;
+    std::size_t cancelled = 0;
+    for (auto it = results->begin(); it != results->end(); ++it) {
+      try {
+        ran += static_cast<std::size_t>(*it); // a hang: TimeoutError
+      } catch (const cf::CancelledError&) {
+        ++cancelled;
+      }
+    }
+    REQUIRE(ran + cancelled == n);
+    REQUIRE((cancel || cancelled == 0));
   }
 }

@@ -31,6 +31,10 @@ int bump() { return ++cf::this_worker().get<int>(); }
 std::uintptr_t context_id() {
   return reinterpret_cast<std::uintptr_t>(&cf::this_worker());
 }
+std::pair<std::uint64_t, int> context_and_bump(int /*unused*/) {
+  const int value = bump();
+  return {context_id(), value};
+}
 std::pair<std::uint64_t, int> context_and_bump_at(std::string started,
                                                   std::string gate) {
   const int value = bump();
@@ -85,6 +89,21 @@ TEST_CASE("arguments and results are copies; calls that cannot be copied "
   int local = 0;
   CHECK_THROWS_AS(ex.submit([&local] { return local; }),
                   cf::SerializationError);
+}
+
+TEST_CASE("map() on an interpreter pool runs every call in a worker's "
+          "context, each worker's in input order",
+          "[interpreter_pool]") {
+  cf::InterpreterPoolExecutor pool(2);
+  const std::vector<int> xs(500, 0);      // several of map()'s batches
+  std::map<std::uint64_t, int> last_bump; // per worker context
+  int count = 0;
+  for (auto [context, value] : pool.map(context_and_bump, xs)) {
+    CHECK(value == ++last_bump[context]);
+    ++count;
+  }
+  CHECK(count == 500);
+  CHECK(last_bump.size() <= 2);
 }
 
 TEST_CASE("a worker's context persists across its tasks",

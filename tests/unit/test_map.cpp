@@ -60,6 +60,47 @@ public:
 
 int square(int x) { return x * x; }
 
+/// An input range of `size` ints that throws when element `fail_at` is read.
+class FailingInput {
+public:
+  class iterator {
+  public:
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    iterator(int value, int fail_at) : value_(value), fail_at_(fail_at) {}
+    int operator*() const {
+      if (value_ == fail_at_) {
+        throw std::length_error("input failed");
+      }
+      return value_;
+    }
+    iterator& operator++() {
+      ++value_;
+      return *this;
+    }
+    iterator operator++(int) {
+      auto old = *this;
+      ++value_;
+      return old;
+    }
+    bool operator==(const iterator& other) const {
+      return value_ == other.value_;
+    }
+
+  private:
+    int value_ = 0;
+    int fail_at_ = 0;
+  };
+  FailingInput(int size, int fail_at) : size_(size), fail_at_(fail_at) {}
+  iterator begin() const { return {0, fail_at_}; }
+  iterator end() const { return {size_, fail_at_}; }
+
+private:
+  int size_;
+  int fail_at_;
+};
+
 } // namespace
 
 TEST_CASE("map()'s results are a movable input range", "[map]") {
@@ -92,6 +133,75 @@ TEST_CASE("map() returns results in input order", "[map]") {
   for (int i = 0; i < 100; ++i) {
     CHECK(ys[static_cast<std::size_t>(i)] == i * i);
   }
+}
+
+TEST_CASE("map() over many batches of calls runs each once, in input order",
+          "[map]") {
+  // map() hands its calls to the pool in batches: many more items than one
+  // batch, on one worker, must still start in input order.
+  cf::ThreadPoolExecutor pool(1);
+  std::vector<int> started; // written by the one worker only
+  std::vector<int> xs(1000);
+  for (int i = 0; i < 1000; ++i) {
+    xs[static_cast<std::size_t>(i)] = i;
+  }
+  long long sum = 0;
+  for (int y : pool.map(
+           [&](int x) {
+             started.push_back(x);
+             return x;
+           },
+           xs)) {
+    sum += y;
+  }
+  CHECK(sum == 999LL * 1000 / 2);
+  CHECK(started == xs); // read after every result: the calls are done
+}
+
+TEST_CASE("map() whose input throws midway rethrows it and runs no later "
+          "call, nor one already submitted that had not started",
+          "[map]") {
+  cf::ThreadPoolExecutor pool(1);
+  test::Event release;
+  std::atomic<int> calls = 0;
+  auto call = [&](int x) {
+    ++calls;
+    if (x == 0) {
+      release.wait(); // keeps the worker busy while map() fails
+    }
+    return x;
+  };
+  // Past the first batch, so that some calls are already with the pool.
+  CHECK_THROWS_AS(pool.map(call, FailingInput(1000, 300)), std::length_error);
+  release.set();
+  pool.shutdown(true);
+  CHECK(calls <= 1); // at most the first one, if it had started
+}
+
+TEST_CASE("a submit nested in copying map()'s arguments goes to the pool at "
+          "once, so waiting for it does not deadlock",
+          "[map]") {
+  cf::ThreadPoolExecutor pool(1);
+  // Copying one of these submits a call to the same pool and waits for it,
+  // while map() is gathering its own calls.
+  struct WaitsWhenCopied {
+    cf::ThreadPoolExecutor* pool;
+    int value;
+    WaitsWhenCopied(cf::ThreadPoolExecutor* p, int v) : pool(p), value(v) {}
+    WaitsWhenCopied(const WaitsWhenCopied& other)
+        : pool(other.pool), value(pool->submit([v = other.value] { return v; })
+                                      .result(test::hang_guard)) {}
+    WaitsWhenCopied& operator=(const WaitsWhenCopied&) = delete;
+  };
+  std::vector<WaitsWhenCopied> xs;
+  for (int i = 0; i < 300; ++i) {
+    xs.emplace_back(&pool, i);
+  }
+  int expected = 0;
+  for (int y : pool.map([](const WaitsWhenCopied& x) { return x.value; }, xs)) {
+    CHECK(y == expected++);
+  }
+  CHECK(expected == 300);
 }
 
 TEST_CASE("map() keeps input order when later calls finish first", "[map]") {

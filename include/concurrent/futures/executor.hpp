@@ -11,8 +11,59 @@
 #include <memory>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace concurrent::futures {
+
+class Executor;
+
+namespace detail {
+
+/// `map()` gathers its calls here and hands them to the pool in one
+/// `enqueue_all` (one queue-lock acquisition for many submits). Only the
+/// `submit` made inside `add` joins the batch; a submit nested in it (in a
+/// copy constructor of an argument, say) goes to its pool at once, so that
+/// waiting for it cannot deadlock. A batch destroyed before `enqueue()`
+/// drops its tasks unscheduled: the caller cancels their futures.
+class SubmitBatch {
+public:
+  explicit SubmitBatch(Executor& executor) : executor_(executor) {}
+  SubmitBatch(const SubmitBatch&) = delete;
+  SubmitBatch& operator=(const SubmitBatch&) = delete;
+
+  /// Returns `submit()`, a call of `executor.submit`, whose task joins here.
+  template <class Submit> auto add(Submit&& submit) {
+    struct Disarm {
+      SubmitBatch* outer;
+      ~Disarm() { armed = outer; }
+    } disarm{std::exchange(armed, this)};
+    return std::forward<Submit>(submit)();
+  }
+
+  /// Hands the tasks to the pool.
+  void enqueue();
+
+  /// For `Executor::submit`: the batch armed for `executor` on this thread,
+  /// disarmed, or null.
+  static SubmitBatch* take(const Executor* executor) noexcept {
+    SubmitBatch* const batch = armed;
+    if (batch == nullptr || &batch->executor_ != executor) {
+      return nullptr;
+    }
+    armed = nullptr;
+    return batch;
+  }
+
+  /// For `Executor::submit`: keeps the task of the call `add` made.
+  void keep(StateBase::Ptr task) { tasks_.push_back(std::move(task)); }
+
+private:
+  static inline thread_local SubmitBatch* armed = nullptr;
+  Executor& executor_;
+  std::vector<StateBase::Ptr> tasks_;
+};
+
+} // namespace detail
 
 /// What `submit(fn, args...)` needs: `fn` callable with its decay-copied
 /// arguments, as they will be passed to it (as rvalues, once).
@@ -47,11 +98,17 @@ public:
   [[nodiscard]] Future<submit_result_t<F, Args...>> submit(F&& fn,
                                                            Args&&... args) {
     using R = submit_result_t<F, Args...>;
+    // Taken first: a submit nested in copying `fn` or `args` is not map's.
+    detail::SubmitBatch* const batch = detail::SubmitBatch::take(this);
     auto task = std::make_shared<
         detail::TaskState<R, std::decay_t<F>, std::decay_t<Args>...>>(
         std::forward<F>(fn), std::forward<Args>(args)...);
     auto future = detail::FutureAccess::make<Future<R>>(task);
-    enqueue(std::move(task));
+    if (batch != nullptr) {
+      batch->keep(std::move(task));
+    } else {
+      enqueue(std::move(task));
+    }
     return future;
   }
 
@@ -78,7 +135,25 @@ protected:
   /// Throws as `submit` documents.
   virtual void enqueue(detail::StateBase::Ptr task) = 0;
 
+  /// Schedules tasks made by `submit`, in order, as if by `enqueue` on each
+  /// (pools override it to take their queue's lock once).
+  virtual void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) {
+    for (auto& task : tasks) {
+      enqueue(std::move(task));
+    }
+  }
+
   virtual void do_shutdown(bool wait, bool cancel_futures) = 0;
+
+private:
+  friend class detail::SubmitBatch;
 };
+
+inline void detail::SubmitBatch::enqueue() {
+  if (!tasks_.empty()) {
+    executor_.enqueue_all(tasks_);
+    tasks_.clear();
+  }
+}
 
 } // namespace concurrent::futures

@@ -21,6 +21,7 @@
 #include <typeindex>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #if defined(__linux__)
 #include <dlfcn.h>
@@ -222,6 +223,13 @@ protected:
   void enqueue(detail::StateBase::Ptr task) override {
     task->isolate(&detail::run_isolated); // SerializationError: at submit
     ThreadPoolExecutor::enqueue(std::move(task));
+  }
+
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
+    for (auto& task : tasks) {
+      task->isolate(&detail::run_isolated);
+    }
+    ThreadPoolExecutor::enqueue_all(tasks);
   }
 
   [[nodiscard]] std::exception_ptr

@@ -10,9 +10,11 @@
 #include <concurrent/futures/future.hpp>
 #include <concurrent/futures/serialization.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <iterator>
@@ -26,6 +28,25 @@
 #include <variant>
 
 namespace concurrent::futures {
+
+class Executor;
+
+namespace detail {
+class SubmitBatch; // executor.hpp
+
+/// The batch of an executor that is not an `Executor`: none.
+struct NoBatch {
+  template <class Ex> explicit NoBatch(Ex& /*executor*/) {}
+  template <class Submit> auto add(Submit&& submit) {
+    return std::forward<Submit>(submit)();
+  }
+  void enqueue() {}
+};
+
+template <class Ex>
+using BatchFor =
+    std::conditional_t<std::derived_from<Ex, Executor>, SubmitBatch, NoBatch>;
+} // namespace detail
 
 /// Options of `map()`. Fields are in this order so that designated
 /// initializers read `{.timeout = 2s, .chunksize = 64, .buffersize = 8}`.
@@ -49,8 +70,10 @@ template <class R> class MapResults {
 public:
   /// `void` calls yield `std::monostate`.
   using value_type = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
-  /// Submits the next call, or returns nothing at the end of the input.
-  using Submitter = std::function<std::optional<Future<R>>()>;
+  /// Submits up to `most` next calls, appending their futures to
+  /// `futures`; returns false once the input is used up.
+  using Submitter =
+      std::function<bool(std::deque<Future<R>>& futures, std::size_t most)>;
 
   /// `*it` waits for that call's result and rethrows its exception;
   /// `TimeoutError` once the map's deadline has passed (then every call not
@@ -63,10 +86,9 @@ public:
       : submit_next_(std::move(submit_next)), buffersize_(buffersize),
         deadline_(deadline) {
     try {
-      while (!buffersize_ || futures_.size() < *buffersize_) {
-        if (!submit_one()) {
-          break;
-        }
+      const std::size_t limit = buffersize_.value_or(SIZE_MAX);
+      while (futures_.size() < limit &&
+             submit_more(std::min(limit - futures_.size(), batch_size))) {
       }
     } catch (...) {
       cancel_all();
@@ -91,19 +113,21 @@ private:
   bool at_end() const { return futures_.empty(); }
   void advance() {
     futures_.pop_front();
-    submit_one();
+    submit_more(1);
   }
 
-  bool submit_one() {
+  // Calls handed to the pool at once: one queue-lock acquisition for this
+  // many submits, and still little wait before the first call starts.
+  static constexpr std::size_t batch_size = 128;
+
+  bool submit_more(std::size_t most) {
     if (!submit_next_) {
       return false;
     }
-    std::optional<Future<R>> next = submit_next_();
-    if (!next) {
+    if (!submit_next_(futures_, most)) {
       submit_next_ = nullptr; // drop the inputs as soon as they are used up
       return false;
     }
-    futures_.push_back(std::move(*next));
     return true;
   }
 
@@ -251,12 +275,30 @@ auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
   using Result = map_result_t<Fn, Rs...>;
   auto inputs =
       std::make_shared<ZippedInputs<Rs...>>(std::forward<Rs>(ranges)...);
-  auto submit_next = [inputs, &executor,
-                      fn = std::decay_t<Fn>(std::forward<Fn>(fn))]() mutable {
-    std::optional<Future<Result>> next;
-    inputs->next([&](auto&&... args) { next = executor.submit(fn, args...); });
-    return next;
-  };
+  auto submit_next =
+      [inputs, &executor, fn = std::decay_t<Fn>(std::forward<Fn>(fn))](
+          std::deque<Future<Result>>& futures, std::size_t most) mutable {
+        const std::size_t before = futures.size();
+        bool more = true;
+        try {
+          BatchFor<Ex> batch(executor);
+          for (std::size_t i = 0; i < most && more; ++i) {
+            more = inputs->next([&](auto&&... args) {
+              futures.push_back(
+                  batch.add([&] { return executor.submit(fn, args...); }));
+            });
+          }
+          batch.enqueue();
+        } catch (...) {
+          // Not scheduled (or only some of them, by a pool that then refused
+          // the rest): none of these calls may run.
+          for (std::size_t i = before; i < futures.size(); ++i) {
+            futures[i].cancel();
+          }
+          throw;
+        }
+        return more;
+      };
   return MapResults<Result>(std::move(submit_next), buffer_limit(options),
                             deadline);
 }
@@ -355,17 +397,23 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
   auto submit_next =
       [inputs, sizes, chunksize, &executor,
        runner = ChunkRunner<std::decay_t<Fn>>{std::decay_t<Fn>(std::forward<Fn>(
-           fn))}]() -> std::optional<Future<std::vector<ChunkItem<Value>>>> {
-    std::vector<Args> chunk;
-    while (chunk.size() < chunksize &&
-           inputs->next([&](auto&&... args) { chunk.emplace_back(args...); })) {
-    }
-    if (chunk.empty()) {
-      return std::nullopt;
-    }
-    sizes->push_back(chunk.size());
-    return executor.submit(runner, std::move(chunk));
-  };
+           fn))}](std::deque<Future<std::vector<ChunkItem<Value>>>>& futures,
+                  std::size_t most) {
+        for (std::size_t i = 0; i < most; ++i) {
+          std::vector<Args> chunk;
+          while (chunk.size() < chunksize && inputs->next([&](auto&&... args) {
+            chunk.emplace_back(args...);
+          })) {
+          }
+          if (chunk.empty()) {
+            return false;
+          }
+          const std::size_t size = chunk.size();
+          futures.push_back(executor.submit(runner, std::move(chunk)));
+          sizes->push_back(size);
+        }
+        return true;
+      };
   return ChunkedMapResults<Result>(
       MapResults<std::vector<ChunkItem<Value>>>(
           std::move(submit_next), buffer_limit(options), deadline),

@@ -84,27 +84,18 @@ public:
 protected:
   void enqueue(detail::StateBase::Ptr task) override {
     std::lock_guard lock(mutex_);
-    if (!broken_.empty()) {
-      std::rethrow_exception(broken_error(broken_));
-    }
-    if (shutdown_) {
-      throw std::runtime_error("cannot schedule new futures after shutdown");
-    }
+    check_accepting();
     queue_.push_back(std::move(task));
-    queued_.store(queue_.size(), std::memory_order_release);
-    // Free threads that are not parked (spinning, starting, publishing an
-    // outcome, or already woken) look at the queue again without a further
-    // wake-up, which costs more than most tasks.
-    const std::size_t awake = idle_ - parked_ + waking_;
-    if (queue_.size() <= awake) {
-      return;
+    wake_workers(1);
+  }
+
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
+    std::lock_guard lock(mutex_);
+    check_accepting();
+    for (auto& task : tasks) {
+      queue_.push_back(std::move(task));
     }
-    if (parked_ > waking_) {
-      ++waking_;
-      work_ready_.notify_one();
-    } else if (threads_.size() < static_cast<std::size_t>(max_workers_)) {
-      start_worker();
-    }
+    wake_workers(tasks.size());
   }
 
   void do_shutdown(bool wait, bool cancel_futures) override {
@@ -145,8 +136,47 @@ private:
     return counter++;
   }
 
-  // Called with the lock held. If no thread can be started and none exists,
-  // the task just queued would never run, so it is taken back.
+  // Called with the lock held.
+  void check_accepting() const {
+    if (!broken_.empty()) {
+      std::rethrow_exception(broken_error(broken_));
+    }
+    if (shutdown_) {
+      throw std::runtime_error("cannot schedule new futures after shutdown");
+    }
+  }
+
+  // Called with the lock held, after queuing `added` tasks: wakes or starts
+  // a thread for each task that no free thread will take. Free threads that
+  // are not parked (spinning, starting, publishing an outcome, or already
+  // woken) look at the queue again without a further wake-up, which costs
+  // more than most tasks. If no thread can be started and none exists, the
+  // tasks just queued would never run, so they are taken back.
+  void wake_workers(std::size_t added) {
+    queued_.store(queue_.size(), std::memory_order_release);
+    while (queue_.size() > idle_ - parked_ + waking_) {
+      if (parked_ > waking_) {
+        ++waking_;
+        work_ready_.notify_one();
+      } else if (threads_.size() < static_cast<std::size_t>(max_workers_)) {
+        try {
+          start_worker();
+        } catch (...) {
+          if (!threads_.empty()) {
+            return; // the running threads will get to them
+          }
+          queue_.erase(queue_.end() - static_cast<std::ptrdiff_t>(added),
+                       queue_.end());
+          queued_.store(queue_.size(), std::memory_order_release);
+          throw;
+        }
+      } else {
+        return;
+      }
+    }
+  }
+
+  // Called with the lock held.
   void start_worker() {
     const std::size_t index = threads_.size();
     ++idle_; // the new thread will take a queued task without further ado
@@ -154,10 +184,7 @@ private:
       threads_.emplace_back([this, index] { work(index); });
     } catch (...) {
       --idle_;
-      if (threads_.empty()) {
-        queue_.pop_back();
-        throw;
-      }
+      throw;
     }
   }
 
