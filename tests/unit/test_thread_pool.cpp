@@ -9,16 +9,29 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#endif
 
 namespace cf = concurrent::futures;
 using namespace std::chrono_literals;
@@ -241,3 +254,101 @@ TEST_CASE("a call may submit more work to its own thread pool",
   auto inner = outer.result(test::hang_guard);
   CHECK(inner.result(test::hang_guard) == 42);
 }
+
+#if defined(__x86_64__)
+namespace {
+
+/// From now on, no thread this thread creates can start: clone fails with
+/// EAGAIN, as when the process is out of threads. (A seccomp filter: it
+/// binds this thread and the threads it starts, never the test process's
+/// others, and cannot be lifted, so tests use it in a forked child.)
+bool forbid_new_threads() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+/// Runs `scenario` in a forked child; returns its exit status (0: passed).
+/// The child reports a failed expectation on stderr.
+template <class Scenario> int in_child(Scenario scenario) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int status = 1;
+    try {
+      status = scenario();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: unexpected exception: %s\n", e.what());
+    }
+    std::fflush(stderr);
+    ::_exit(status);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+} // namespace
+
+TEST_CASE("a thread pool that can start no thread refuses the call, and "
+          "stays usable",
+          "[thread_pool]") {
+  CHECK(in_child([] {
+          cf::ThreadPoolExecutor pool(2);
+          if (!forbid_new_threads()) {
+            return 2;
+          }
+          try {
+            (void)pool.submit(add, 1, 2);
+            return 3; // accepted, but no thread could ever run it
+          } catch (const std::system_error&) {
+          }
+          const std::vector<int> xs{1, 2, 3};
+          try {
+            (void)pool.map([](int x) { return x; }, xs);
+            return 4;
+          } catch (const std::system_error&) {
+          }
+          pool.shutdown(true); // nothing queued, nothing to wait for
+          return 0;
+        }) == 0);
+}
+
+TEST_CASE("a thread pool that cannot start another thread runs the calls on "
+          "the threads it has",
+          "[thread_pool]") {
+  CHECK(in_child([] {
+          cf::ThreadPoolExecutor pool(4);
+          test::Event release;
+          auto first = pool.submit([&] {
+            release.wait();
+            return 1;
+          });
+          if (!forbid_new_threads()) {
+            return 2;
+          }
+          std::vector<int> xs(300, 1);          // several of map()'s batches
+          auto second = pool.submit(add, 1, 1); // no new thread: queued
+          release.set();
+          int sum = 0;
+          for (int x : pool.map([](int x) { return x; }, xs)) {
+            sum += x;
+          }
+          if (first.result(test::hang_guard) != 1 ||
+              second.result(test::hang_guard) != 2 || sum != 300) {
+            return 5;
+          }
+          return 0;
+        }) == 0);
+}
+#endif
