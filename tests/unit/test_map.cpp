@@ -23,7 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// An endless input range that counts how many elements were read.
+/// An endless input range that counts how many elements were read, and
+/// throws `std::length_error` when element `fail_at` is read.
 class Counting {
 public:
   class iterator {
@@ -33,6 +34,9 @@ public:
     iterator() = default;
     explicit iterator(Counting* owner) : owner_(owner) {}
     int operator*() const {
+      if (value_ == owner_->fail_at) {
+        throw std::length_error("input failed");
+      }
       ++owner_->reads;
       return value_;
     }
@@ -56,50 +60,10 @@ public:
   iterator begin() { return iterator(this); }
   std::unreachable_sentinel_t end() const { return {}; }
   int reads = 0;
+  int fail_at = -1;
 };
 
 int square(int x) { return x * x; }
-
-/// An input range of `size` ints that throws when element `fail_at` is read.
-class FailingInput {
-public:
-  class iterator {
-  public:
-    using value_type = int;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    iterator(int value, int fail_at) : value_(value), fail_at_(fail_at) {}
-    int operator*() const {
-      if (value_ == fail_at_) {
-        throw std::length_error("input failed");
-      }
-      return value_;
-    }
-    iterator& operator++() {
-      ++value_;
-      return *this;
-    }
-    iterator operator++(int) {
-      auto old = *this;
-      ++value_;
-      return old;
-    }
-    bool operator==(const iterator& other) const {
-      return value_ == other.value_;
-    }
-
-  private:
-    int value_ = 0;
-    int fail_at_ = 0;
-  };
-  FailingInput(int size, int fail_at) : size_(size), fail_at_(fail_at) {}
-  iterator begin() const { return {0, fail_at_}; }
-  iterator end() const { return {size_, fail_at_}; }
-
-private:
-  int size_;
-  int fail_at_;
-};
 
 } // namespace
 
@@ -172,7 +136,9 @@ TEST_CASE("map() whose input throws midway rethrows it and runs no later "
     return x;
   };
   // Past the first batch, so that some calls are already with the pool.
-  CHECK_THROWS_AS(pool.map(call, FailingInput(1000, 300)), std::length_error);
+  Counting input;
+  input.fail_at = 300;
+  CHECK_THROWS_AS(pool.map(call, input), std::length_error);
   release.set();
   pool.shutdown(true);
   CHECK(calls <= 1); // at most the first one, if it had started
