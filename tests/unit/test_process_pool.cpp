@@ -2,6 +2,7 @@
 
 #include "calls.hpp"
 #include "catch.hpp"
+#include "no_new_threads.hpp"
 #include "process_sync.hpp"
 #include "sync.hpp"
 
@@ -13,7 +14,10 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -22,8 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +76,29 @@ int open_fds() {
     ++n;
   }
   return n;
+}
+
+/// Writes `bytes` into this worker's results pipe (its only descriptor open
+/// for writing to a pipe besides stdout and stderr), ahead of the reply.
+int write_into_results(std::string bytes) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    struct stat info {};
+    if (fd > 2 && ::fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode) &&
+        (::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
+      return static_cast<int>(::write(fd, bytes.data(), bytes.size()));
+    }
+  }
+  return -1;
+}
+
+/// A frame: its length (host order, as the pool writes it), then `payload`.
+std::string frame(std::string payload) {
+  const std::uint64_t size = payload.size();
+  std::string bytes(sizeof size, '\0');
+  std::memcpy(bytes.data(), &size, sizeof size);
+  return bytes + payload;
 }
 
 const char* method_name(cf::StartMethod m) {
@@ -218,6 +247,64 @@ TEST_CASE("a worker that dies breaks the pool: pending and later calls get "
   }
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
+
+TEST_CASE("a worker's unreadable reply breaks the pool instead of hanging or "
+          "crashing it",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  struct Garbage {
+    std::string bytes;
+    const char* expected; // in the BrokenProcessPool message
+  };
+  const Garbage garbage = GENERATE(
+      Garbage{frame("\x7f junk"), "unreadable reply"}, // unknown message kind
+      Garbage{frame(""), "unreadable reply"},          // an empty frame
+      // A length past any frame: nothing after it can be read.
+      Garbage{std::string(8, '\xff'), "unreadable reply"});
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  auto corrupting = pool.submit(write_into_results, garbage.bytes);
+  try {
+    corrupting.result(test::hang_guard);
+    FAIL("no exception");
+  } catch (const cf::BrokenProcessPool& e) {
+    CHECK(std::string(e.what()).find(garbage.expected) != std::string::npos);
+  }
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
+}
+
+#if defined(__x86_64__)
+TEST_CASE("a pool that cannot start a worker process breaks with "
+          "BrokenProcessPool",
+          "[process_pool][faults]") {
+  // The fork server forks on its own, outside the filter: not this case.
+  const auto method = GENERATE(cf::StartMethod::fork, cf::StartMethod::spawn);
+  INFO(method_name(method));
+  CHECK(test::in_child([method] {
+          cf::ProcessPoolExecutor pool({.max_workers = 1,
+                                        .start_method = method,
+                                        .max_tasks_per_child = 1});
+          if (pool.submit(add, 1, 1).result(test::hang_guard) != 2) {
+            return 3; // the manager thread and a first worker ran
+          }
+          if (!test::forbid_new_threads(/*every_thread=*/true)) {
+            return 2;
+          }
+          auto needs_new_worker = pool.submit(add, 2, 2);
+          try {
+            needs_new_worker.result(test::hang_guard);
+            return 4;
+          } catch (const cf::BrokenProcessPool& e) {
+            if (std::string(e.what()).find("could not start a worker") ==
+                std::string::npos) {
+              std::fprintf(stderr, "child: %s\n", e.what());
+              return 5;
+            }
+          }
+          return 0;
+        }) == 0);
+}
+#endif
 
 TEST_CASE("a throwing initializer breaks the process pool",
           "[process_pool][faults]") {

@@ -2,6 +2,7 @@
 
 #include "calls.hpp"
 #include "catch.hpp"
+#include "no_new_threads.hpp"
 #include "sync.hpp"
 
 #include <concurrent/futures/thread.hpp>
@@ -9,8 +10,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstddef>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <set>
@@ -22,16 +21,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#if defined(__x86_64__)
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/syscall.h>
-#endif
 
 namespace cf = concurrent::futures;
 using namespace std::chrono_literals;
@@ -256,56 +245,13 @@ TEST_CASE("a call may submit more work to its own thread pool",
 }
 
 #if defined(__x86_64__)
-namespace {
-
-/// From now on, no thread this thread creates can start: clone fails with
-/// EAGAIN, as when the process is out of threads. (A seccomp filter: it
-/// binds this thread and the threads it starts, never the test process's
-/// others, and cannot be lifted, so tests use it in a forked child.)
-bool forbid_new_threads() {
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 1, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
-
-/// Runs `scenario` in a forked child; returns its exit status (0: passed).
-/// The child reports a failed expectation on stderr.
-template <class Scenario> int in_child(Scenario scenario) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    int status = 1;
-    try {
-      status = scenario();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child: unexpected exception: %s\n", e.what());
-    }
-    std::fflush(stderr);
-    ::_exit(status);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  return WEXITSTATUS(status);
-}
-
-} // namespace
 
 TEST_CASE("a thread pool that can start no thread refuses the call, and "
           "stays usable",
           "[thread_pool]") {
-  CHECK(in_child([] {
+  CHECK(test::in_child([] {
           cf::ThreadPoolExecutor pool(2);
-          if (!forbid_new_threads()) {
+          if (!test::forbid_new_threads()) {
             return 2;
           }
           try {
@@ -327,14 +273,14 @@ TEST_CASE("a thread pool that can start no thread refuses the call, and "
 TEST_CASE("a thread pool that cannot start another thread runs the calls on "
           "the threads it has",
           "[thread_pool]") {
-  CHECK(in_child([] {
+  CHECK(test::in_child([] {
           cf::ThreadPoolExecutor pool(4);
           test::Event release;
           auto first = pool.submit([&] {
             release.wait();
             return 1;
           });
-          if (!forbid_new_threads()) {
+          if (!test::forbid_new_threads()) {
             return 2;
           }
           std::vector<int> xs(300, 1);          // several of map()'s batches

@@ -490,6 +490,11 @@ private:
       handle_frame(w, *frame, workers);
       any = true;
     }
+    if (w.reader.corrupt()) {
+      // The rest of its stream cannot be framed, so neither can its work.
+      break_pool(workers, "a worker sent an unreadable reply: a frame header "
+                          "announcing more than any frame can hold");
+    }
     if (status == detail::FrameReader::Status::closed || w.reader.corrupt()) {
       w.results_closed = true;
       w.closed_at = Clock::now();
