@@ -2,6 +2,7 @@
 
 #include "calls.hpp"
 #include "catch.hpp"
+#include "matchers.hpp"
 #include "no_new_threads.hpp"
 #include "process_sync.hpp"
 #include "sync.hpp"
@@ -234,14 +235,9 @@ TEST_CASE("a worker that dies breaks the pool: pending and later calls get "
   }
   gate.open_gate();
   const int pid = first.result(test::hang_guard);
-  try {
-    dying.result(test::hang_guard);
-    FAIL("no exception");
-  } catch (const cf::BrokenProcessPool& e) {
-    const std::string what = e.what();
-    CHECK(what.find("worker " + std::to_string(pid)) != std::string::npos);
-    CHECK(what.find(fault.how) != std::string::npos);
-  }
+  CHECK_THROWS_MATCHES(dying.result(test::hang_guard), cf::BrokenProcessPool,
+                       test::what_contains("worker " + std::to_string(pid)) &&
+                           test::what_contains(fault.how));
   for (auto& f : pending) {
     CHECK_THROWS_AS(f.result(test::hang_guard), cf::BrokenProcessPool);
   }
@@ -264,12 +260,9 @@ TEST_CASE("a worker's unreadable reply breaks the pool instead of hanging or "
       Garbage{std::string(8, '\xff'), "unreadable reply"});
   cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
   auto corrupting = pool.submit(write_into_results, garbage.bytes);
-  try {
-    corrupting.result(test::hang_guard);
-    FAIL("no exception");
-  } catch (const cf::BrokenProcessPool& e) {
-    CHECK(std::string(e.what()).find(garbage.expected) != std::string::npos);
-  }
+  CHECK_THROWS_MATCHES(corrupting.result(test::hang_guard),
+                       cf::BrokenProcessPool,
+                       test::what_contains(garbage.expected));
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
 
@@ -314,12 +307,8 @@ TEST_CASE("a throwing initializer breaks the process pool",
                                 .start_method = method,
                                 .initializer = cf::call(failing_initializer)});
   auto f = pool.submit(add, 1, 2);
-  try {
-    f.result(test::hang_guard);
-    FAIL("no exception");
-  } catch (const cf::BrokenProcessPool& e) {
-    CHECK(std::string(e.what()).find("no database") != std::string::npos);
-  }
+  CHECK_THROWS_MATCHES(f.result(test::hang_guard), cf::BrokenProcessPool,
+                       test::what_contains("no database"));
   CHECK_THROWS_AS(pool.submit(add, 1, 2), cf::BrokenProcessPool);
 }
 
@@ -473,13 +462,8 @@ TEST_CASE("terminate_workers() and kill_workers() stop running calls with "
     pool.terminate_workers();
   }
   CHECK(queued.cancelled());
-  try {
-    running.result(test::hang_guard);
-    FAIL("no exception");
-  } catch (const cf::BrokenProcessPool& e) {
-    CHECK(std::string(e.what()).find(kill ? "SIGKILL" : "SIGTERM") !=
-          std::string::npos);
-  }
+  CHECK_THROWS_MATCHES(running.result(test::hang_guard), cf::BrokenProcessPool,
+                       test::what_contains(kill ? "SIGKILL" : "SIGTERM"));
   CHECK_THROWS_AS(pool.submit(add, 1, 1), std::runtime_error);
 }
 
