@@ -165,8 +165,9 @@ private:
           if (!threads_.empty()) {
             return; // the running threads will get to them
           }
-          queue_.erase(queue_.end() - static_cast<std::ptrdiff_t>(added),
-                       queue_.end());
+          for (std::size_t i = 0; i < added; ++i) {
+            queue_.pop_back();
+          }
           queued_.store(queue_.size(), std::memory_order_release);
           throw;
         }
