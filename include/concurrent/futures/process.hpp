@@ -140,6 +140,16 @@ public:
     detail::set_nonblocking(w.get());
     wake_read_ = std::move(r);
     wake_write_ = std::move(w);
+    if (method_ == StartMethod::forkserver) {
+      // Forked now, before this pool has threads of its own: a child forked
+      // while another thread holds a lock (the sanitizers' allocators, say)
+      // inherits it held forever, and every worker is the server's child.
+      try {
+        server_.emplace();
+      } catch (const std::exception&) {
+        // Tried again at the first worker, which then breaks the pool.
+      }
+    }
   }
 
   /// Shuts down and waits for the workers (`shutdown(true)`).

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -84,7 +85,11 @@ inline void detach_from_parent_threads(pid_t parent) noexcept {
 /// fork(), never while another thread of ours walks the loaded modules
 /// (see `module_walk_mutex`). Threads of the program that do so still can
 /// leave a child hanging: that is fork's hazard in a threaded process.
+/// Buffered output is flushed first, as Python does before forking: a child
+/// that flushed its copy (an exit() in a task, a sanitizer's exit) would
+/// print it a second time.
 inline pid_t fork_between_module_walks() {
+  std::fflush(nullptr);
   std::lock_guard lock(module_walk_mutex());
   return ::fork();
 }
