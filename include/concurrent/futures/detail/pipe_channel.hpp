@@ -134,13 +134,15 @@ public:
   enum class Status { open, closed };
 
   /// Non-blocking pipe: reads what is available; `closed` at end of file
-  /// (or a read error).
+  /// (or a read error), and after a corrupt header: nothing after it can be
+  /// framed, so nothing after it is read.
   Status fill(int fd) {
-    for (;;) {
+    while (!corrupt_) {
       if (const ssize_t n = read_once(fd); n <= 0) {
         return status_from(n);
       }
     }
+    return Status::closed;
   }
 
   /// Blocking pipe: waits for the next complete frame; nothing at end of
@@ -186,7 +188,7 @@ private:
     }
     char chunk[64 * 1024];
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n > 0) {
+    if (n > 0 && !corrupt_) {
       pending_.append(chunk, static_cast<std::size_t>(n));
       split();
     }
