@@ -124,6 +124,31 @@ TEST_CASE("a large vector of numbers travels as one block", "[serialization]") {
   CHECK(cf::deserialize<std::vector<double>>(bytes) == big);
 }
 
+TEST_CASE("vectors of one-number tuples travel as a block of numbers, byte "
+          "for byte as element by element",
+          "[serialization]") {
+  // What a chunked map sends: one tuple per call. The block path must write
+  // exactly what the element-wise codec writes, and check lengths as it does.
+  const std::vector<std::tuple<std::int32_t>> calls{{1}, {-2}, {300}};
+  cf::OutputArchive element_wise;
+  element_wise.write_size(calls.size());
+  for (const auto& call : calls) {
+    element_wise(call);
+  }
+  const std::string bytes = cf::serialize(calls);
+  CHECK(bytes == element_wise.bytes());
+  CHECK(bytes.size() == 1 + 3 * sizeof(std::int32_t));
+  CHECK(cf::deserialize<std::vector<std::tuple<std::int32_t>>>(bytes) == calls);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_THROWS_AS(cf::deserialize<std::vector<std::tuple<std::int32_t>>>(
+                        bytes.substr(0, n)),
+                    cf::SerializationError);
+  }
+  const std::vector<std::tuple<double>> none;
+  CHECK(cf::deserialize<std::vector<std::tuple<double>>>(cf::serialize(none))
+            .empty());
+}
+
 TEST_CASE("function pointers and capture-less lambdas are transferable",
           "[serialization]") {
   int (*fn)(int) = triple;

@@ -465,6 +465,14 @@ auto map_dispatch(Ex& executor, Fn&& fn, Args&&... args) {
 
 } // namespace detail
 
+namespace detail {
+template <number T> struct OneNumber<ChunkItem<T>> {
+  using type = T;
+  static const T& get(const ChunkItem<T>& item) { return item.value; }
+  static ChunkItem<T> make(T v) { return {v}; }
+};
+} // namespace detail
+
 /// Chunk items travel as their value.
 template <transferable T> struct Codec<detail::ChunkItem<T>> {
   static constexpr bool enabled = true;

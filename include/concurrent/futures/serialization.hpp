@@ -74,6 +74,12 @@ public:
     }
     bytes_.append(static_cast<const char*>(data), size);
   }
+  /// `size` more bytes at the end, for the caller to fill at once.
+  char* extend(std::size_t size) {
+    const std::size_t at = bytes_.size();
+    bytes_.resize(at + size);
+    return bytes_.data() + at;
+  }
   void write_size(std::uint64_t n) { // LEB128
     do {
       auto byte = static_cast<unsigned char>(n & 0x7f);
@@ -188,6 +194,19 @@ template <transferable T> T deserialize(std::string_view bytes) {
 
 namespace detail {
 
+template <class T>
+concept number = std::is_arithmetic_v<T> && !std::same_as<T, bool>;
+
+/// A type that crosses as exactly the bytes of one number, and how to reach
+/// that number: vectors of them travel as one block of numbers, with no
+/// per-element bookkeeping (the bytes are the same as element by element).
+template <class T> struct OneNumber {};
+template <number T> struct OneNumber<std::tuple<T>> {
+  using type = T;
+  static const T& get(const std::tuple<T>& t) { return std::get<0>(t); }
+  static std::tuple<T> make(T v) { return std::tuple<T>(v); }
+};
+
 template <class T> constexpr std::size_t min_size() {
   if constexpr (requires { Codec<T>::min_size; }) {
     return Codec<T>::min_size;
@@ -247,8 +266,7 @@ template <class C, class Element> struct ContainerCodec {
 
 // --- the types SPEC.md lists ---------------------------------------------
 
-template <class T>
-requires std::is_arithmetic_v<T> &&(!std::same_as<T, bool>)struct Codec<T> {
+template <detail::number T> struct Codec<T> {
   static constexpr bool enabled = true;
   static constexpr std::size_t min_size = sizeof(T);
   static void encode(OutputArchive& out, const T& v) {
@@ -318,21 +336,40 @@ template <> struct Codec<std::monostate> {
 template <transferable T, class A>
 struct Codec<std::vector<T, A>> : detail::ContainerCodec<std::vector<T, A>, T> {
   using Base = detail::ContainerCodec<std::vector<T, A>, T>;
-  // Numbers travel as one block: a 64 MiB vector is one copy each way.
-  static constexpr bool bulk =
-      std::is_arithmetic_v<T> && !std::same_as<T, bool>;
+  using Wrapper = detail::OneNumber<T>;
   static void encode(OutputArchive& out, const std::vector<T, A>& v) {
-    if constexpr (bulk) {
+    if constexpr (detail::number<T>) {
+      // One block: a 64 MiB vector is one copy each way.
       out.write_size(v.size());
       out.write_bytes(v.data(), v.size() * sizeof(T));
+    } else if constexpr (requires { typename Wrapper::type; }) {
+      constexpr std::size_t size = sizeof(typename Wrapper::type);
+      out.write_size(v.size());
+      char* to = out.extend(v.size() * size);
+      for (const T& element : v) {
+        std::memcpy(to, &Wrapper::get(element), size);
+        to += size;
+      }
     } else {
       Base::encode(out, v);
     }
   }
   static std::vector<T, A> decode(InputArchive& in) {
-    if constexpr (bulk) {
+    if constexpr (detail::number<T>) {
       std::vector<T, A> v(in.read_count(sizeof(T)));
       in.read_bytes(v.data(), v.size() * sizeof(T));
+      return v;
+    } else if constexpr (requires { typename Wrapper::type; }) {
+      using N = typename Wrapper::type;
+      const std::size_t n = in.read_count(sizeof(N));
+      const char* from = in.take(n * sizeof(N)).data();
+      std::vector<T, A> v;
+      v.reserve(n);
+      for (std::size_t i = 0; i < n; ++i, from += sizeof(N)) {
+        N number;
+        std::memcpy(&number, from, sizeof(N));
+        v.push_back(Wrapper::make(number));
+      }
       return v;
     } else {
       return Base::decode(in);
