@@ -79,15 +79,27 @@ int open_fds() {
   return n;
 }
 
-/// Writes `bytes` into this worker's results pipe (its only descriptor open
-/// for writing to a pipe besides stdout and stderr), ahead of the reply.
+/// Writes `bytes` into this worker's results pipe, ahead of the reply: the
+/// only pipe it holds open for writing but not for reading (the token pipe
+/// of the pool's call queue is open both ways).
 int write_into_results(std::string bytes) {
+  std::vector<std::pair<int, ino_t>> writing;
+  std::set<ino_t> reading;
   for (const auto& entry :
        std::filesystem::directory_iterator("/proc/self/fd")) {
     const int fd = std::stoi(entry.path().filename().string());
     struct stat info {};
-    if (fd > 2 && ::fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode) &&
-        (::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
+    if (fd <= 2 || ::fstat(fd, &info) != 0 || !S_ISFIFO(info.st_mode)) {
+      continue;
+    }
+    if ((::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
+      writing.emplace_back(fd, info.st_ino);
+    } else {
+      reading.insert(info.st_ino);
+    }
+  }
+  for (const auto& [fd, pipe] : writing) {
+    if (!reading.contains(pipe)) {
       return static_cast<int>(::write(fd, bytes.data(), bytes.size()));
     }
   }
@@ -244,6 +256,22 @@ TEST_CASE("a worker that dies breaks the pool: pending and later calls get "
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
 
+TEST_CASE("a call that ends its worker with exit status 0 fails with "
+          "BrokenProcessPool, even while the pool shuts down",
+          "[process_pool][faults]") {
+  // A clean exit is expected of a worker only at its quota or at the end of
+  // the pipe of calls; with shutdown racing it, the call is left unanswered
+  // by a worker that looked like it was done.
+  const bool shut_down = GENERATE(false, true);
+  INFO((shut_down ? "shutdown" : "no shutdown"));
+  cf::ProcessPoolExecutor pool(1);
+  auto quitting = pool.submit(exit_with, 0);
+  if (shut_down) {
+    pool.shutdown(true);
+  }
+  CHECK_THROWS_AS(quitting.result(test::hang_guard), cf::BrokenProcessPool);
+}
+
 TEST_CASE("a corrupt frame header ends the stream: no frame after it is read",
           "[process_pool][faults]") {
   // Junk and a valid frame that arrive together, or one read after the
@@ -366,6 +394,28 @@ TEST_CASE("max_tasks_per_child replaces a worker after that many tasks",
   for (const auto& [pid, count] : tasks_per_pid) {
     CHECK(count == 2);
   }
+}
+
+TEST_CASE("workers that reach max_tasks_per_child leave the chunks queued "
+          "behind their last call to the others",
+          "[process_pool]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 2, .start_method = method, .max_tasks_per_child = 3});
+  std::vector<int> xs(200);
+  std::map<int, int> items_per_pid;
+  for (int pid : pool.map([](int) { return my_pid(); }, xs,
+                          cf::MapOptions{.chunksize = 5})) {
+    ++items_per_pid[pid];
+  }
+  int items = 0;
+  for (const auto& [pid, count] : items_per_pid) {
+    CHECK(count <= 3 * 5);
+    items += count;
+  }
+  CHECK(items == 200);
+  CHECK(items_per_pid.size() >= 200 / 15);
 }
 
 TEST_CASE("a worker forked while other threads name code still runs calls",
@@ -520,8 +570,10 @@ TEST_CASE("workers see none of the parent's other descriptors",
   const auto method = any_method();
   INFO(method_name(method));
   cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
-  // 0, 1, 2, the two pipe ends, and the descriptor that lists them.
-  CHECK(pool.submit(open_fds).result(test::hang_guard) == 6);
+  // 0, 1, 2; the shared pipe of calls and both ends of its token pipe; the
+  // worker's results pipe (its setup pipe is closed once read); and the
+  // descriptor that lists them.
+  CHECK(pool.submit(open_fds).result(test::hang_guard) == 8);
 }
 
 TEST_CASE("workers exit when the process that owns the pool is killed",

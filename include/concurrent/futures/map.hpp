@@ -378,6 +378,26 @@ private:
 
 namespace detail {
 
+/// True on this thread while `map_chunked` submits a chunk. A process pool
+/// may queue such calls ahead of its free workers (Python does so for every
+/// call): no caller holds their futures to cancel one, so nothing but speed
+/// tells that they count as running from then on.
+class SubmittingChunk {
+public:
+  SubmittingChunk() noexcept { on = true; }
+  SubmittingChunk(const SubmittingChunk&) = delete;
+  SubmittingChunk& operator=(const SubmittingChunk&) = delete;
+  ~SubmittingChunk() { on = false; }
+
+  /// For the pool's enqueue: whether the task it got is a chunk. Clears the
+  /// mark, so that only one task claims it (a submit nested in copying the
+  /// chunk may claim it first, which costs the chunk only speed).
+  static bool take() noexcept { return std::exchange(on, false); }
+
+private:
+  static inline thread_local bool on = false;
+};
+
 /// `map()` for executors that send work to other processes: the calls go in
 /// chunks of `options.chunksize`, one task (one message each way) a chunk;
 /// `buffersize` counts chunks.
@@ -409,6 +429,7 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
             return false;
           }
           const std::size_t size = chunk.size();
+          SubmittingChunk marker;
           futures.push_back(executor.submit(runner, std::move(chunk)));
           sizes->push_back(size);
         }

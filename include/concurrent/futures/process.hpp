@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,7 +88,7 @@ inline void worker_main(int argc, char** argv) {
   ::unsetenv(detail::spawned_variable);
   const auto parent = static_cast<pid_t>(std::atol(argv[2]));
   detail::detach_from_parent_threads(parent);
-  detail::worker_loop(3, 4);
+  detail::worker_loop(detail::spawned_fds);
 }
 
 /// A pool of at most `max_workers` processes. The callable, the arguments
@@ -140,6 +141,8 @@ public:
     detail::set_nonblocking(w.get());
     wake_read_ = std::move(r);
     wake_write_ = std::move(w);
+    calls_ = detail::CallPipe::make();
+    detail::set_nonblocking(calls_.write.get());
     if (method_ == StartMethod::forkserver) {
       // Forked now, before this pool has threads of its own: a child forked
       // while another thread holds a lock (the sanitizers' allocators, say)
@@ -193,6 +196,7 @@ public:
 
 protected:
   void enqueue(detail::StateBase::Ptr task) override {
+    const bool chunk = detail::SubmittingChunk::take();
     std::string call = task->encode_call(); // SerializationError: at submit
     {
       std::lock_guard lock(mutex_);
@@ -202,7 +206,7 @@ protected:
       if (shutdown_) {
         throw std::runtime_error("cannot schedule new futures after shutdown");
       }
-      pending_.push_back({std::move(task), std::move(call)});
+      pending_.push_back({std::move(task), std::move(call), chunk});
       if (!manager_.joinable()) {
         manager_ = std::jthread([this] { manage(); });
       }
@@ -241,11 +245,12 @@ private:
   struct Job {
     detail::StateBase::Ptr task;
     std::string call;
+    bool chunk = false; // of a chunked map(): may be queued ahead
   };
 
   using Clock = std::chrono::steady_clock;
 
-  // The task a worker is running: sent, not yet answered.
+  // A call written to the pipe of calls, not yet answered.
   struct InFlight {
     std::uint64_t id;
     detail::StateBase::Ptr task;
@@ -255,15 +260,11 @@ private:
   struct Worker {
     detail::WorkerProcess process;
     detail::FrameReader reader;
-    detail::FrameWriter writer;
+    detail::FrameWriter setup;
     bool ready = false; // initializer done
     bool results_closed = false;
     Clock::time_point closed_at{};
-    int sent = 0; // tasks sent, for max_tasks_per_child
-    // One task at a time: a task queued in one worker's pipe could start
-    // after a later one that another worker took, and calls must start in
-    // the order they were submitted.
-    std::optional<InFlight> in_flight;
+    int answered = 0; // results received, for max_tasks_per_child
   };
 
   void wake() noexcept {
@@ -298,15 +299,41 @@ private:
     task->run(task); // releases what is left of the call
   }
 
-  static void fail_in_flight(Worker& w, const std::exception_ptr& e) {
-    if (w.in_flight) {
-      fail(std::exchange(w.in_flight, std::nullopt)->task, e);
+  void fail_in_flight(const std::exception_ptr& e) {
+    for (InFlight& call : std::exchange(in_flight_, {})) {
+      fail(call.task, e);
     }
   }
 
+  // How many calls may be in the pipe of calls or running before `job` is
+  // written: one per worker, so that a call is marked running only when a
+  // worker is free for it (or starting for it) and the others stay
+  // cancellable. Chunks of a map() may wait in the pipe behind a worker's
+  // current call, so that a worker that finishes one takes the next without
+  // waiting for this thread (Python queues one extra call of any kind).
+  [[nodiscard]] std::size_t room_for(const Job& job) const noexcept {
+    const auto workers = static_cast<std::size_t>(max_workers_);
+    return job.chunk ? 2 * workers : workers;
+  }
+
+  // Bytes written to the pipe of calls that no worker has read yet.
+  [[nodiscard]] int calls_unread() const noexcept {
+    int bytes = 0;
+    return ::ioctl(calls_.read.get(), FIONREAD, &bytes) == 0 ? bytes : 0;
+  }
+
+  [[nodiscard]] bool quota_done(const Worker& w) const noexcept {
+    return max_tasks_per_child_ != 0 && w.answered >= max_tasks_per_child_;
+  }
+
+  // Whether a worker will take more calls.
+  [[nodiscard]] bool takes_calls(const Worker& w) const noexcept {
+    return !w.results_closed && !quota_done(w);
+  }
+
   // CPython's `_ExecutorManagerThread`: the only thread that talks to the
-  // workers. It hands queued calls to idle workers, collects results,
-  // notices deaths, and starts and stops processes.
+  // workers. It writes calls to the pipe all workers take them from,
+  // collects results, notices deaths, and starts and stops processes.
   void manage() {
     sigset_t pipe_signal;
     sigemptyset(&pipe_signal);
@@ -326,32 +353,29 @@ private:
       {
         std::lock_guard lock(mutex_);
         manager_waiting_ = false;
-        for (Worker& w : workers) {
-          while (can_take_task(w) && !pending_.empty()) {
-            Job job = std::move(pending_.front());
-            pending_.pop_front();
-            detail::Status was{};
-            if (!job.task->try_start(was)) {
-              skipped.push_back(std::move(job.task)); // cancelled meanwhile
-              continue;
-            }
-            const std::uint64_t id = next_id++;
-            w.in_flight = InFlight{id, std::move(job.task)};
-            ++w.sent;
-            OutputArchive head;
-            head.write_size(id);
-            w.writer.push(std::move(head).bytes(), std::move(job.call));
+        while (!pending_.empty() &&
+               in_flight_.size() < room_for(pending_.front())) {
+          Job job = std::move(pending_.front());
+          pending_.pop_front();
+          detail::Status was{};
+          if (!job.task->try_start(was)) {
+            skipped.push_back(std::move(job.task)); // cancelled meanwhile
+            continue;
           }
+          const std::uint64_t id = next_id++;
+          in_flight_.push_back({id, std::move(job.task)});
+          OutputArchive head;
+          head.write_size(id);
+          calls_writer_.push(std::move(head).bytes(), std::move(job.call));
         }
-        std::size_t starting_or_idle = 0;
-        for (const Worker& w : workers) {
-          starting_or_idle += (!w.ready || can_take_task(w)) ? 1 : 0;
-        }
-        const std::size_t live = workers.size();
-        if (broken_.empty() && pending_.size() > starting_or_idle &&
-            live < static_cast<std::size_t>(max_workers_)) {
-          to_start = std::min(pending_.size() - starting_or_idle,
-                              static_cast<std::size_t>(max_workers_) - live);
+        const auto most = static_cast<std::size_t>(max_workers_);
+        const std::size_t wanted =
+            std::min(in_flight_.size() + pending_.size(), most);
+        const auto taking = static_cast<std::size_t>(
+            std::count_if(workers.begin(), workers.end(),
+                          [this](const Worker& w) { return takes_calls(w); }));
+        if (broken_.empty() && wanted > taking && workers.size() < most) {
+          to_start = std::min(wanted - taking, most - workers.size());
         }
         signal = std::exchange(signal_request_, 0);
         stopping = (shutdown_ || !broken_.empty()) && pending_.empty();
@@ -365,16 +389,16 @@ private:
           send_signal(w, signal);
         }
       }
-      if (stopping) {
-        for (Worker& w : workers) {
-          if (!w.in_flight) {
-            w.process.tasks.reset(); // end of file: the worker exits
-          }
-        }
-        if (workers.empty()) {
-          server_.reset();
-          return;
-        }
+      if (stopping && calls_writer_.empty()) {
+        // End of file: each worker finishes what it took, and exits.
+        calls_.write.reset();
+      }
+      // Once every call is taken, a call still unanswered when no worker is
+      // left was taken by a worker that exited inside it as if it were done
+      // (exit(0) in the call): no fresh worker could answer it.
+      const bool all_taken = !calls_.write && calls_unread() == 0;
+      if (all_taken) {
+        to_start = 0;
       }
       for (std::size_t i = 0; i < to_start; ++i) {
         try {
@@ -386,6 +410,15 @@ private:
           break;
         }
       }
+      if (all_taken && workers.empty()) {
+        fail_in_flight(std::make_exception_ptr(BrokenProcessPool(
+            "A process in the process pool exited with status 0 while the "
+            "future was running")));
+      }
+      if (stopping && workers.empty() && in_flight_.empty()) {
+        server_.reset();
+        return;
+      }
 
       wait_for_io(workers, answered);
 
@@ -395,11 +428,6 @@ private:
       }
       reap(workers);
     }
-  }
-
-  bool can_take_task(const Worker& w) const {
-    return w.ready && !w.in_flight && w.process.tasks && !w.results_closed &&
-           (max_tasks_per_child_ == 0 || w.sent < max_tasks_per_child_);
   }
 
   // Signals a worker that has not been reaped. A forkserver worker is the
@@ -416,19 +444,19 @@ private:
     Worker w;
     switch (method_) {
     case StartMethod::fork:
-      w.process = detail::fork_worker();
+      w.process = detail::fork_worker(calls_);
       break;
     case StartMethod::spawn:
-      w.process = detail::spawn_worker();
+      w.process = detail::spawn_worker(calls_);
       break;
     case StartMethod::forkserver:
       if (!server_) {
         server_.emplace();
       }
-      w.process = server_->start_worker(exits_);
+      w.process = server_->start_worker(calls_, exits_);
       break;
     }
-    detail::set_nonblocking(w.process.tasks.get());
+    detail::set_nonblocking(w.process.setup.get());
     detail::set_nonblocking(w.process.results.get());
     OutputArchive setup;
     std::optional<std::string> initializer;
@@ -437,7 +465,7 @@ private:
     }
     setup(initializer);
     setup.write_size(static_cast<std::uint64_t>(max_tasks_per_child_));
-    w.writer.push(std::move(setup).bytes());
+    w.setup.push(std::move(setup).bytes());
     return w;
   }
 
@@ -446,27 +474,35 @@ private:
   // at once), polls for a moment first: a wake-up costs more than a short
   // task, and on a busy machine spin_until gives up at once.
   void wait_for_io(std::vector<Worker>& workers, bool just_answered) {
-    bool expecting = just_answered;
+    bool expecting = just_answered || !in_flight_.empty();
     std::vector<pollfd> fds;
     fds.push_back({wake_read_.get(), POLLIN, 0});
     if (server_) {
       fds.push_back({server_->fd(), POLLIN, 0});
     }
+    // Flush first: most frames fit the pipe and need no second look.
+    if (calls_.write && !calls_writer_.flush(calls_.write.get())) {
+      break_pool(workers, std::string("could not write to the workers' pipe "
+                                      "of calls: ") +
+                              std::strerror(errno));
+    }
+    if (calls_.write && !calls_writer_.empty()) {
+      fds.push_back({calls_.write.get(), POLLOUT, 0});
+    }
     bool awaiting_exit = false;
     for (Worker& w : workers) {
-      // Flush first: most frames fit the pipe and need no second look.
-      if (w.process.tasks && !w.writer.flush(w.process.tasks.get())) {
-        w.process.tasks
-            .reset(); // the worker is gone; its results pipe says how
+      if (w.process.setup && !w.setup.flush(w.process.setup.get())) {
+        w.setup = {}; // the worker is gone; its results pipe says how
+      }
+      if (w.setup.empty()) {
+        w.process.setup.reset();
+      } else {
+        fds.push_back({w.process.setup.get(), POLLOUT, 0});
       }
       if (!w.results_closed) {
         fds.push_back({w.process.results.get(), POLLIN, 0});
       } else {
         awaiting_exit = true;
-      }
-      expecting = expecting || w.in_flight.has_value();
-      if (w.process.tasks && !w.writer.empty()) {
-        fds.push_back({w.process.tasks.get(), POLLOUT, 0});
       }
     }
     if (expecting) {
@@ -540,11 +576,15 @@ private:
         return;
       }
       case detail::Message::result: {
-        if (!w.in_flight || id != w.in_flight->id) {
+        const auto call =
+            std::find_if(in_flight_.begin(), in_flight_.end(),
+                         [id](const InFlight& c) { return c.id == id; });
+        if (call == in_flight_.end()) {
           throw SerializationError("result for a task that is not running");
         }
-        detail::StateBase::Ptr task =
-            std::exchange(w.in_flight, std::nullopt)->task;
+        detail::StateBase::Ptr task = std::move(call->task);
+        in_flight_.erase(call);
+        ++w.answered;
         if (ok) {
           task->publish_encoded(task, body);
         } else {
@@ -581,12 +621,10 @@ private:
         ++it;
         continue;
       }
-      const bool finished_quota =
-          max_tasks_per_child_ != 0 && w.sent >= max_tasks_per_child_ &&
-          WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-      const bool asked_to_exit = !w.process.tasks;
-      const bool expected =
-          !w.in_flight && w.ready && (finished_quota || asked_to_exit);
+      // It may exit cleanly after its quota of calls, or at the end of the
+      // pipe of calls; anything else breaks the pool.
+      const bool expected = WIFEXITED(*status) && WEXITSTATUS(*status) == 0 &&
+                            w.ready && (quota_done(w) || !calls_.write);
       if (!expected && broken_now().empty()) {
         std::string message =
             "A process in the process pool was terminated abruptly while the "
@@ -598,9 +636,6 @@ private:
                      "first line of main()";
         }
         break_pool(workers, message);
-      } else if (!expected) {
-        fail_in_flight(
-            w, std::make_exception_ptr(BrokenProcessPool(broken_now())));
       }
       it = workers.erase(it);
       wake(); // a replacement may be needed
@@ -649,9 +684,11 @@ private:
     for (Job& job : pending) {
       fail(job.task, error);
     }
+    fail_in_flight(error);
+    calls_writer_ = {};
+    calls_.write.reset();
     for (Worker& w : workers) {
-      fail_in_flight(w, error);
-      w.process.tasks.reset();
+      w.setup = {};
       if (!w.results_closed) {
         send_signal(w, SIGKILL);
       }
@@ -669,6 +706,9 @@ private:
   // The manager thread's alone.
   std::optional<detail::ForkServer> server_;
   std::vector<detail::ForkServer::Report> exits_;
+  detail::CallPipe calls_;           // closed for writing: no more calls
+  detail::FrameWriter calls_writer_; // calls not yet in the pipe
+  std::vector<InFlight> in_flight_;  // in the pipe or running, in order
 
   std::mutex mutex_;        // guards what follows
   std::deque<Job> pending_; // submitted, not yet handed to a worker

@@ -1,16 +1,19 @@
 #pragma once
 // Starting worker processes: fork, spawn (re-executing this program's own
 // binary) and forkserver (forking from a single-threaded server process).
-// Every worker gets two pipes, its tasks in and its results out, and
-// nothing else of the parent's descriptors. No worker outlives its parent:
-// each asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG)
-// and exits when the pool closes its task pipe.
+// Every worker gets its own two pipes, its setup in and its results out,
+// the read end of the pipe of calls all workers share and both ends of that
+// pipe's token pipe (see `take_call`), and nothing else of the parent's
+// descriptors. No worker outlives its parent: each asks the kernel to kill
+// it when its parent dies (PR_SET_PDEATHSIG) and exits when the pool closes
+// the pipe of calls.
 
 #include <concurrent/futures/detail/code_address.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
 #include <concurrent/futures/detail/worker.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -19,6 +22,7 @@
 #include <initializer_list>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,15 +45,50 @@ namespace concurrent::futures::detail {
 inline constexpr const char* worker_flag = "--concurrent-futures-worker";
 inline constexpr const char* spawned_variable = "CONCURRENT_FUTURES_SPAWNED";
 
-/// A started worker: its pid and the parent's ends of its pipes.
+/// The pipe of calls every worker of a pool takes from, with its token
+/// pipe holding the one byte that lets a worker read (its read lock). The
+/// pool writes calls; it keeps the other ends for the workers it starts.
+struct CallPipe {
+  Fd read;
+  Fd write;
+  Fd token_read;
+  Fd token_write;
+
+  static CallPipe make() {
+    auto [r, w] = make_pipe(worker_pipe_capacity);
+    auto [tr, tw] = make_pipe();
+    const char token = 1;
+    if (::write(tw.get(), &token, 1) != 1) {
+      throw_errno("write(token)");
+    }
+    return {std::move(r), std::move(w), std::move(tr), std::move(tw)};
+  }
+};
+
+/// A started worker: its pid and the parent's ends of its own pipes.
 struct WorkerProcess {
   pid_t pid = -1;
-  Fd tasks;   // parent writes
+  Fd setup;   // parent writes
   Fd results; // parent reads
 };
 
+/// A worker's own pipes, made before it starts: the child's ends go to the
+/// worker (with the pool's shared ones), the parent's stay.
+struct WorkerPipes {
+  std::pair<Fd, Fd> setup = make_pipe();
+  std::pair<Fd, Fd> results = make_pipe(worker_pipe_capacity);
+
+  [[nodiscard]] WorkerFds child(const CallPipe& calls) const noexcept {
+    return {setup.first.get(), calls.read.get(), calls.token_read.get(),
+            calls.token_write.get(), results.second.get()};
+  }
+  WorkerProcess parent(pid_t pid) && {
+    return {pid, std::move(setup.second), std::move(results.first)};
+  }
+};
+
 /// In a fresh child: close every descriptor but 0, 1, 2 and `keep`.
-inline void close_other_fds(std::initializer_list<int> keep) noexcept {
+inline void close_other_fds(std::span<const int> keep) noexcept {
   std::vector<int> open;
   if (DIR* dir = ::opendir("/proc/self/fd")) {
     while (const dirent* entry = ::readdir(dir)) {
@@ -95,9 +134,9 @@ inline pid_t fork_between_module_walks() {
 }
 
 /// fork: the child is a copy of this process and runs the worker loop.
-inline WorkerProcess fork_worker() {
-  auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
-  auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
+inline WorkerProcess fork_worker(const CallPipe& calls) {
+  WorkerPipes pipes;
+  const WorkerFds fds = pipes.child(calls);
   const pid_t parent = ::getpid();
   const pid_t pid = fork_between_module_walks();
   if (pid < 0) {
@@ -105,31 +144,40 @@ inline WorkerProcess fork_worker() {
   }
   if (pid == 0) {
     detach_from_parent_threads(parent);
-    close_other_fds({task_r.get(), result_w.get()});
-    worker_loop(task_r.get(), result_w.get());
+    close_other_fds(fds.all());
+    worker_loop(fds);
   }
-  return {pid, std::move(task_w), std::move(result_r)};
+  return std::move(pipes).parent(pid);
 }
 
-/// spawn: posix_spawn of /proc/self/exe with the pipes as fds 3 and 4;
-/// `worker_main` in the new program's main() recognises the arguments.
-inline WorkerProcess spawn_worker() {
-  auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
-  auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
-  // Out of the way of 3 and 4, so that the dup2s below cannot clobber them.
-  Fd task_high(::fcntl(task_r.get(), F_DUPFD_CLOEXEC, 10));
-  Fd result_high(::fcntl(result_w.get(), F_DUPFD_CLOEXEC, 10));
-  if (!task_high || !result_high) {
-    throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+/// Where a spawned worker finds its descriptors: 3, 4, ... in `WorkerFds`
+/// order.
+inline constexpr WorkerFds spawned_fds{3, 4, 5, 6, 7};
+
+/// spawn: posix_spawn of /proc/self/exe with the worker's descriptors as
+/// `spawned_fds`; `worker_main` in the new program's main() recognises the
+/// arguments.
+inline WorkerProcess spawn_worker(const CallPipe& calls) {
+  WorkerPipes pipes;
+  const auto from = pipes.child(calls).all();
+  const auto to = spawned_fds.all();
+  // Out of the way of the targets, so that no dup2 below clobbers a source.
+  std::array<Fd, std::tuple_size_v<decltype(from)>> high;
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    high[i] = Fd(::fcntl(from[i], F_DUPFD_CLOEXEC, 10));
+    if (!high[i]) {
+      throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+    }
   }
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attributes;
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawnattr_init(&attributes);
-  ::posix_spawn_file_actions_adddup2(&actions, task_high.get(), 3);
-  ::posix_spawn_file_actions_adddup2(&actions, result_high.get(), 4);
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    ::posix_spawn_file_actions_adddup2(&actions, high[i].get(), to[i]);
+  }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
-  ::posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, to.back() + 1);
 #endif
   sigset_t none;
   sigset_t defaults;
@@ -162,7 +210,7 @@ inline WorkerProcess spawn_worker() {
     errno = rc;
     throw_errno("posix_spawn");
   }
-  return {pid, std::move(task_w), std::move(result_r)};
+  return std::move(pipes).parent(pid);
 }
 
 /// The single-threaded process that forks the workers of the forkserver
@@ -191,7 +239,7 @@ public:
     }
     if (pid_ == 0) {
       detach_from_parent_threads(parent);
-      close_other_fds({theirs.get()});
+      close_other_fds(std::array{theirs.get()});
       serve(theirs.get());
     }
     control_ = std::move(mine);
@@ -210,17 +258,17 @@ public:
 
   /// Has the server fork a worker; blocks until it answers. Exit reports
   /// that arrive meanwhile go to `exits`.
-  WorkerProcess start_worker(std::vector<Report>& exits) {
-    auto [task_r, task_w] = make_pipe(worker_pipe_capacity);
-    auto [result_r, result_w] = make_pipe(worker_pipe_capacity);
-    const int fds[2] = {task_r.get(), result_w.get()};
+  WorkerProcess start_worker(const CallPipe& calls,
+                             std::vector<Report>& exits) {
+    WorkerPipes pipes;
+    const auto fds = pipes.child(calls).all();
     FdMessage message;
     message.request = {'w', 0, 0};
     cmsghdr* c = CMSG_FIRSTHDR(&message.header);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof fds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof fds);
     while (::sendmsg(control_.get(), &message.header, MSG_NOSIGNAL) < 0) {
       if (errno != EINTR) {
         throw BrokenProcessPool("the fork server is gone");
@@ -235,7 +283,7 @@ public:
         if (report->pid < 0) {
           throw BrokenProcessPool("the fork server could not fork a worker");
         }
-        return {report->pid, std::move(task_w), std::move(result_r)};
+        return std::move(pipes).parent(report->pid);
       }
       exits.push_back(*report);
     }
@@ -276,17 +324,18 @@ public:
 
 private:
   struct Request {
-    char kind; // 'w': start a worker (with two descriptors); 'k': signal
+    char kind; // 'w': start a worker (with its descriptors); 'k': signal
     int pid;
     int signal;
   };
 
-  // A request with room for two descriptors (SCM_RIGHTS), as one sendmsg or
-  // recvmsg sees it. Not movable: `header` points into it.
+  // A request with room for a worker's descriptors (SCM_RIGHTS), as one
+  // sendmsg or recvmsg sees it. Not movable: `header` points into it.
   struct FdMessage {
     Request request{};
     iovec io{&request, sizeof request};
-    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+    static_assert(sizeof(WorkerFds) == sizeof(WorkerFds{}.all()));
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(WorkerFds))] = {};
     msghdr header{};
     FdMessage() {
       header.msg_iov = &io;
@@ -345,25 +394,28 @@ private:
         }
         continue;
       }
-      int received[2] = {-1, -1};
+      std::array<int, sizeof(WorkerFds) / sizeof(int)> received{};
       const cmsghdr* c = CMSG_FIRSTHDR(&message.header);
       if (c == nullptr || c->cmsg_type != SCM_RIGHTS ||
           c->cmsg_len != CMSG_LEN(sizeof received)) {
         send({Report::started, -1, 0});
         continue;
       }
-      std::memcpy(received, CMSG_DATA(c), sizeof received);
+      std::memcpy(received.data(), CMSG_DATA(c), sizeof received);
+      const WorkerFds worker{received[0], received[1], received[2], received[3],
+                             received[4]};
       const pid_t server = ::getpid();
       const pid_t pid = ::fork();
       if (pid == 0) {
         ::close(control);
         ::close(child_exits);
         detach_from_parent_threads(server);
-        close_other_fds({received[0], received[1]});
-        worker_loop(received[0], received[1]);
+        close_other_fds(worker.all());
+        worker_loop(worker);
       }
-      ::close(received[0]);
-      ::close(received[1]);
+      for (int fd : received) {
+        ::close(fd);
+      }
       if (pid > 0) {
         children.push_back(pid);
       }

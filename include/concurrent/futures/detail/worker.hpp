@@ -3,17 +3,21 @@
 // back its result, until the pool closes the pipe. Runs in a fresh process
 // (forked or spawned); it touches nothing of the pool's parent-side state.
 //
-// First frame from the pool: the setup (an optional initializer call, and
-// how many tasks to run before exiting, 0 for no limit). Then task frames:
-// [id, encoded call]. Replies: `ready` once initialised (or `init_failed`
-// with an exception record), then one `result` per task: [id, ok, bytes or
-// exception record].
+// First frame from the pool, on the worker's own pipe: the setup (an
+// optional initializer call, and how many tasks to run before exiting, 0 for
+// no limit). Then call frames, [id, encoded call], from the pipe every
+// worker of the pool shares. Replies, on the worker's own pipe: `ready` once
+// initialised (or `init_failed` with an exception record), then one `result`
+// per call: [id, ok, bytes or exception record].
 
 #include <concurrent/futures/detail/pipe_channel.hpp>
 #include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/detail/wire.hpp>
 #include <concurrent/futures/serialization.hpp>
 
+#include <array>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -34,23 +38,78 @@ inline std::string reply_head(Message kind, std::uint64_t id, bool ok) {
   return std::move(out).bytes();
 }
 
-// The next frame from the pool. The pool often sends the next task while
-// this one runs, or right after its answer: look for it for a moment
-// before blocking, since a wake-up costs more than a short task.
-inline std::optional<std::string> next_frame(FrameReader& reader, int fd) {
-  if (!reader.has_frame()) {
-    spin_until([fd] {
-      pollfd p{fd, POLLIN, 0};
-      return ::poll(&p, 1, 0) != 0;
-    });
+/// The descriptors of a worker, in the order a spawned worker finds them
+/// (from 3). `calls` and the token pipe are shared by every worker of the
+/// pool; `setup` and `results` are the worker's own.
+struct WorkerFds {
+  int setup;     // the pool's one setup frame to this worker
+  int calls;     // every call, for whichever worker takes it first
+  int token_in;  // the read lock on `calls`: one byte, held by one worker
+  int token_out; // where the holder puts the byte back
+  int results;   // replies to the pool
+
+  [[nodiscard]] std::array<int, 5> all() const noexcept {
+    return {setup, calls, token_in, token_out, results};
   }
-  return reader.next_blocking(fd);
+};
+
+/// Blocking: reads exactly `size` bytes; false at end of file or on error.
+inline bool read_exactly(int fd, void* into, std::size_t size) noexcept {
+  auto* at = static_cast<char*>(into);
+  while (size > 0) {
+    const ssize_t n = ::read(fd, at, size);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    at += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
-[[noreturn]] inline void worker_loop(int from_pool, int to_pool) noexcept {
+/// Takes the next call from the pipe all workers share; nothing once the
+/// pool has closed it. Only the worker that holds the token reads, and it
+/// reads exactly one frame, so calls are taken whole and in the order the
+/// pool wrote them (Python's call queue and its read lock).
+inline std::optional<std::string> take_call(const WorkerFds& fds) {
+  // A call is often on its way: look for one for a moment before blocking,
+  // since a wake-up costs more than a short task.
+  spin_until([&] {
+    pollfd p{fds.calls, POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;
+  });
+  char token = 0;
+  if (!read_exactly(fds.token_in, &token, 1)) {
+    ::_exit(4); // the pool holds the other end: this cannot happen
+  }
+  const auto give_back = [&] {
+    while (::write(fds.token_out, &token, 1) < 0 && errno == EINTR) {
+    }
+  };
+  FrameHeader size = 0;
+  if (!read_exactly(fds.calls, &size, sizeof size)) {
+    give_back(); // end of file: the others must see it too
+    return std::nullopt;
+  }
+  if (size > max_frame_size) {
+    ::_exit(4); // unreadable: dying breaks the pool
+  }
+  std::string frame(size, '\0');
+  if (!read_exactly(fds.calls, frame.data(), size)) {
+    ::_exit(4); // the pool never closes the pipe inside a frame
+  }
+  give_back();
+  return frame;
+}
+
+[[noreturn]] inline void worker_loop(const WorkerFds& fds) noexcept {
   try {
     FrameReader reader;
-    const std::optional<std::string> setup = reader.next_blocking(from_pool);
+    const std::optional<std::string> setup = reader.next_blocking(fds.setup);
+    ::close(fds.setup);
     if (!setup) {
       ::_exit(0);
     }
@@ -64,16 +123,16 @@ inline std::optional<std::string> next_frame(FrameReader& reader, int fd) {
       } catch (...) {
         OutputArchive record;
         encode_exception(record, std::current_exception());
-        write_frame(to_pool, reply_head(Message::init_failed, 0, false),
+        write_frame(fds.results, reply_head(Message::init_failed, 0, false),
                     record.bytes());
         ::_exit(3);
       }
     }
-    if (!write_frame(to_pool, reply_head(Message::ready, 0, true))) {
+    if (!write_frame(fds.results, reply_head(Message::ready, 0, true))) {
       ::_exit(0);
     }
     for (std::uint64_t done = 0; max_tasks == 0 || done < max_tasks; ++done) {
-      const std::optional<std::string> task = next_frame(reader, from_pool);
+      const std::optional<std::string> task = take_call(fds);
       if (!task) {
         ::_exit(0); // the pool closed the pipe: shut down
       }
@@ -90,7 +149,7 @@ inline std::optional<std::string> next_frame(FrameReader& reader, int fd) {
         result = OutputArchive();
         encode_exception(result, std::current_exception());
       }
-      if (!write_frame(to_pool, reply_head(Message::result, id, ok),
+      if (!write_frame(fds.results, reply_head(Message::result, id, ok),
                        result.bytes())) {
         ::_exit(0);
       }
