@@ -1,6 +1,7 @@
 // map(): results in input order, timeouts, lazy input with buffersize.
 
 #include "catch.hpp"
+#include "counting.hpp"
 #include "sync.hpp"
 
 #include <concurrent/futures/map.hpp>
@@ -22,46 +23,6 @@ namespace cf = concurrent::futures;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// An endless input range that counts how many elements were read, and
-/// throws `std::length_error` when element `fail_at` is read.
-class Counting {
-public:
-  class iterator {
-  public:
-    using value_type = int;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(Counting* owner) : owner_(owner) {}
-    int operator*() const {
-      if (value_ == owner_->fail_at) {
-        throw std::length_error("input failed");
-      }
-      ++owner_->reads;
-      return value_;
-    }
-    iterator& operator++() {
-      ++value_;
-      return *this;
-    }
-    iterator operator++(int) {
-      auto old = *this;
-      ++value_;
-      return old;
-    }
-    friend bool operator==(const iterator&, std::unreachable_sentinel_t) {
-      return false;
-    }
-
-  private:
-    Counting* owner_ = nullptr;
-    int value_ = 0;
-  };
-  iterator begin() { return iterator(this); }
-  std::unreachable_sentinel_t end() const { return {}; }
-  int reads = 0;
-  int fail_at = -1;
-};
 
 int square(int x) { return x * x; }
 
@@ -136,7 +97,7 @@ TEST_CASE("map() whose input throws midway rethrows it and runs no later "
     return x;
   };
   // Past the first batch, so that some calls are already with the pool.
-  Counting input;
+  test::Counting input;
   input.fail_at = 300;
   CHECK_THROWS_AS(pool.map(call, input), std::length_error);
   release.set();
@@ -263,7 +224,7 @@ TEST_CASE("map() throws TimeoutError once the timeout from the call passed, "
 
 TEST_CASE("map() with buffersize reads the input lazily", "[map]") {
   cf::ThreadPoolExecutor pool(2);
-  Counting input;
+  test::Counting input;
   auto results = pool.map(square, input, cf::MapOptions{.buffersize = 3});
   CHECK(input.reads == 3);
   int i = 0;

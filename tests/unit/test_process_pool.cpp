@@ -2,6 +2,7 @@
 
 #include "calls.hpp"
 #include "catch.hpp"
+#include "counting.hpp"
 #include "matchers.hpp"
 #include "no_new_threads.hpp"
 #include "process_sync.hpp"
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -636,6 +638,34 @@ TEST_CASE("map() with chunksize sends calls in chunks and yields results "
     count += e ? 1 : 0;
   }
   CHECK(count == 50);
+}
+
+TEST_CASE("a chunked map() over many hand-overs runs every chunk once, in "
+          "order; one whose input throws midway rethrows it",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  // 300 chunks of 3: chunks go to the pool 128 at a time.
+  std::vector<int> xs(900);
+  std::iota(xs.begin(), xs.end(), 0);
+  std::size_t i = 0;
+  for (int y : pool.map([](int x) { return 2 * x; }, xs,
+                        cf::MapOptions{.chunksize = 3})) {
+    REQUIRE(i < xs.size());
+    CHECK(y == 2 * xs[i]);
+    ++i;
+  }
+  CHECK(i == xs.size());
+
+  test::Counting input;
+  input.fail_at = 1000; // in the third hand-over of 128 chunks of 3
+  CHECK_THROWS_AS(
+      pool.map([](int x) { return x; }, input, cf::MapOptions{.chunksize = 3}),
+      std::length_error);
+  CHECK(pool.submit(add, 1, 2).result(test::hang_guard) == 3);
+  pool.shutdown(true);
+  CHECK_THROWS_AS(
+      pool.map([](int x) { return x; }, xs, cf::MapOptions{.chunksize = 3}),
+      std::runtime_error);
 }
 
 TEST_CASE("a chunk whose call raised raises for each of its results, and "

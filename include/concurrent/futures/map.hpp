@@ -351,7 +351,7 @@ public:
         chunk_(chunks_.begin()) {}
   ChunkedMapResults(ChunkedMapResults&& other) noexcept
       : chunks_(std::move(other.chunks_)), sizes_(std::move(other.sizes_)),
-        chunk_(chunks_.begin()), index_(other.index_) {}
+        chunk_(chunks_.begin()), items_(other.items_), index_(other.index_) {}
   ChunkedMapResults& operator=(ChunkedMapResults&&) = delete;
 
   iterator begin() { return iterator(this); }
@@ -361,11 +361,17 @@ private:
   friend iterator;
 
   bool at_end() const { return chunk_ == std::default_sentinel; }
-  value_type& current() { return (*chunk_)[index_].value; }
+  value_type& current() {
+    if (items_ == nullptr) { // waits for the chunk once, not per item
+      items_ = &*chunk_;
+    }
+    return (*items_)[index_].value;
+  }
   void advance() {
     if (++index_ == sizes_->front()) {
       sizes_->pop_front();
       index_ = 0;
+      items_ = nullptr;
       ++chunk_;
     }
   }
@@ -373,12 +379,13 @@ private:
   MapResults<Chunk> chunks_;
   std::shared_ptr<std::deque<std::size_t>> sizes_;
   typename MapResults<Chunk>::iterator chunk_;
+  Chunk* items_ = nullptr; // the current chunk's results, once they came
   std::size_t index_ = 0;
 };
 
 namespace detail {
 
-/// True on this thread while `map_chunked` submits a chunk. A process pool
+/// True on this thread while `map_chunked` submits chunks. A process pool
 /// may queue such calls ahead of its free workers (Python does so for every
 /// call): no caller holds their futures to cancel one, so nothing but speed
 /// tells that they count as running from then on.
@@ -389,9 +396,10 @@ public:
   SubmittingChunk& operator=(const SubmittingChunk&) = delete;
   ~SubmittingChunk() { on = false; }
 
-  /// For the pool's enqueue: whether the task it got is a chunk. Clears the
-  /// mark, so that only one task claims it (a submit nested in copying the
-  /// chunk may claim it first, which costs the chunk only speed).
+  /// For the pool's enqueue or enqueue_all: whether the tasks it got are
+  /// chunks. Clears the mark, so that one hand-over claims it (a submit
+  /// nested in copying a chunk may claim it first, which costs the chunks
+  /// only speed).
   static bool take() noexcept { return std::exchange(on, false); }
 
 private:
@@ -419,21 +427,36 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
        runner = ChunkRunner<std::decay_t<Fn>>{std::decay_t<Fn>(std::forward<Fn>(
            fn))}](std::deque<Future<std::vector<ChunkItem<Value>>>>& futures,
                   std::size_t most) {
-        for (std::size_t i = 0; i < most; ++i) {
-          std::vector<Args> chunk;
-          while (chunk.size() < chunksize && inputs->next([&](auto&&... args) {
-            chunk.emplace_back(args...);
-          })) {
-          }
-          if (chunk.empty()) {
-            return false;
-          }
-          const std::size_t size = chunk.size();
+        const std::size_t before = futures.size();
+        bool more = true;
+        try {
           SubmittingChunk marker;
-          futures.push_back(executor.submit(runner, std::move(chunk)));
-          sizes->push_back(size);
+          BatchFor<Ex> batch(executor);
+          for (std::size_t i = 0; i < most && more; ++i) {
+            std::vector<Args> chunk;
+            chunk.reserve(std::min<std::size_t>(chunksize, 4096));
+            while (chunk.size() < chunksize &&
+                   inputs->next(
+                       [&](auto&&... args) { chunk.emplace_back(args...); })) {
+            }
+            more = chunk.size() == chunksize;
+            if (chunk.empty()) {
+              break;
+            }
+            const std::size_t size = chunk.size();
+            futures.push_back(batch.add(
+                [&] { return executor.submit(runner, std::move(chunk)); }));
+            sizes->push_back(size);
+          }
+          batch.enqueue();
+        } catch (...) {
+          // As in map_with: none of this batch's chunks may run.
+          for (std::size_t i = before; i < futures.size(); ++i) {
+            futures[i].cancel();
+          }
+          throw;
         }
-        return true;
+        return more;
       };
   return ChunkedMapResults<Result>(
       MapResults<std::vector<ChunkItem<Value>>>(

@@ -31,6 +31,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -198,25 +199,21 @@ protected:
   void enqueue(detail::StateBase::Ptr task) override {
     const bool chunk = detail::SubmittingChunk::take();
     std::string call = task->encode_call(); // SerializationError: at submit
-    {
-      std::lock_guard lock(mutex_);
-      if (!broken_.empty()) {
-        throw BrokenProcessPool(broken_);
-      }
-      if (shutdown_) {
-        throw std::runtime_error("cannot schedule new futures after shutdown");
-      }
-      pending_.push_back({std::move(task), std::move(call), chunk});
-      if (!manager_.joinable()) {
-        manager_ = std::jthread([this] { manage(); });
-      }
-      // A manager that is not waiting will see the job anyway; a write to
-      // the wake pipe per submit would cost more than a small task.
-      if (!std::exchange(manager_waiting_, false)) {
-        return;
-      }
+    Job job{std::move(task), std::move(call), chunk};
+    admit(std::span(&job, 1));
+  }
+
+  // map()'s batches: encoded one by one, queued under one lock acquisition
+  // with at most one wake-up of the manager.
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
+    const bool chunks = detail::SubmittingChunk::take();
+    std::vector<Job> jobs;
+    jobs.reserve(tasks.size());
+    for (auto& task : tasks) {
+      std::string call = task->encode_call();
+      jobs.push_back({std::move(task), std::move(call), chunks});
     }
-    wake();
+    admit(jobs);
   }
 
   void do_shutdown(bool wait, bool cancel_futures) override {
@@ -266,6 +263,31 @@ private:
     Clock::time_point closed_at{};
     int answered = 0; // results received, for max_tasks_per_child
   };
+
+  // Queues encoded calls for the manager, all or none.
+  void admit(std::span<Job> jobs) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!broken_.empty()) {
+        throw BrokenProcessPool(broken_);
+      }
+      if (shutdown_) {
+        throw std::runtime_error("cannot schedule new futures after shutdown");
+      }
+      for (Job& job : jobs) {
+        pending_.push_back(std::move(job));
+      }
+      if (!manager_.joinable()) {
+        manager_ = std::jthread([this] { manage(); });
+      }
+      // A manager that is not waiting will see the jobs anyway; a write to
+      // the wake pipe per submit would cost more than a small task.
+      if (!std::exchange(manager_waiting_, false)) {
+        return;
+      }
+    }
+    wake();
+  }
 
   void wake() noexcept {
     const char byte = 1;
