@@ -27,7 +27,8 @@ namespace detail {
 /// drops its tasks unscheduled: the caller cancels their futures.
 class SubmitBatch {
 public:
-  explicit SubmitBatch(Executor& executor) : executor_(executor) {}
+  explicit SubmitBatch(Executor& executor, BatchOf kind = BatchOf::calls)
+      : executor_(executor), kind_(kind) {}
   SubmitBatch(const SubmitBatch&) = delete;
   SubmitBatch& operator=(const SubmitBatch&) = delete;
 
@@ -60,6 +61,7 @@ public:
 private:
   static inline thread_local SubmitBatch* armed = nullptr;
   Executor& executor_;
+  BatchOf kind_;
   std::vector<StateBase::Ptr> tasks_;
 };
 
@@ -136,8 +138,10 @@ protected:
   virtual void enqueue(detail::StateBase::Ptr task) = 0;
 
   /// Schedules tasks made by `submit`, in order, as if by `enqueue` on each
-  /// (pools override it to take their queue's lock once).
-  virtual void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) {
+  /// (pools override it to take their queue's lock once). `kind` says
+  /// whether they are the chunks of a chunked map().
+  virtual void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
+                           detail::BatchOf /*kind*/) {
     for (auto& task : tasks) {
       enqueue(std::move(task));
     }
@@ -151,7 +155,7 @@ private:
 
 inline void detail::SubmitBatch::enqueue() {
   if (!tasks_.empty()) {
-    executor_.enqueue_all(tasks_);
+    executor_.enqueue_all(tasks_, kind_);
     tasks_.clear();
   }
 }

@@ -225,11 +225,12 @@ protected:
     ThreadPoolExecutor::enqueue(std::move(task));
   }
 
-  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
+                   detail::BatchOf kind) override {
     for (auto& task : tasks) {
       task->isolate(&detail::run_isolated);
     }
-    ThreadPoolExecutor::enqueue_all(tasks);
+    ThreadPoolExecutor::enqueue_all(tasks, kind);
   }
 
   [[nodiscard]] std::exception_ptr

@@ -34,9 +34,16 @@ class Executor;
 namespace detail {
 class SubmitBatch; // executor.hpp
 
+/// What a batch of map()'s calls holds. A process pool may queue the chunks
+/// of a chunked map() ahead of its free workers (CPython queues one extra
+/// call of any kind): no caller holds their futures to cancel one, so
+/// nothing but speed tells that they count as running from then on.
+enum class BatchOf { calls, chunks };
+
 /// The batch of an executor that is not an `Executor`: none.
 struct NoBatch {
-  template <class Ex> explicit NoBatch(Ex& /*executor*/) {}
+  template <class Ex>
+  explicit NoBatch(Ex& /*executor*/, BatchOf /*kind*/ = BatchOf::calls) {}
   template <class Submit> auto add(Submit&& submit) {
     return std::forward<Submit>(submit)();
   }
@@ -267,6 +274,26 @@ inline std::optional<std::size_t> buffer_limit(const MapOptions& options) {
   return std::nullopt;
 }
 
+/// Runs `add_calls(batch)`, which submits calls through `batch` and appends
+/// their futures to `futures`, then hands the batch to the pool. If any of
+/// it throws, cancels every future appended: none of those calls may run
+/// (not scheduled, or only some of them, by a pool that refused the rest).
+template <class Ex, class Futures, class AddCalls>
+void submit_batch(Ex& executor, Futures& futures, BatchOf kind,
+                  AddCalls&& add_calls) {
+  const std::size_t before = futures.size();
+  try {
+    BatchFor<Ex> batch(executor, kind);
+    std::forward<AddCalls>(add_calls)(batch);
+    batch.enqueue();
+  } catch (...) {
+    for (std::size_t i = before; i < futures.size(); ++i) {
+      futures[i].cancel();
+    }
+    throw;
+  }
+}
+
 template <class Ex, class Fn, class... Rs>
 auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
               Rs&&... ranges) {
@@ -278,25 +305,15 @@ auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
   auto submit_next =
       [inputs, &executor, fn = std::decay_t<Fn>(std::forward<Fn>(fn))](
           std::deque<Future<Result>>& futures, std::size_t most) mutable {
-        const std::size_t before = futures.size();
         bool more = true;
-        try {
-          BatchFor<Ex> batch(executor);
+        submit_batch(executor, futures, BatchOf::calls, [&](auto& batch) {
           for (std::size_t i = 0; i < most && more; ++i) {
             more = inputs->next([&](auto&&... args) {
               futures.push_back(
                   batch.add([&] { return executor.submit(fn, args...); }));
             });
           }
-          batch.enqueue();
-        } catch (...) {
-          // Not scheduled (or only some of them, by a pool that then refused
-          // the rest): none of these calls may run.
-          for (std::size_t i = before; i < futures.size(); ++i) {
-            futures[i].cancel();
-          }
-          throw;
-        }
+        });
         return more;
       };
   return MapResults<Result>(std::move(submit_next), buffer_limit(options),
@@ -385,27 +402,6 @@ private:
 
 namespace detail {
 
-/// True on this thread while `map_chunked` submits chunks. A process pool
-/// may queue such calls ahead of its free workers (Python does so for every
-/// call): no caller holds their futures to cancel one, so nothing but speed
-/// tells that they count as running from then on.
-class SubmittingChunk {
-public:
-  SubmittingChunk() noexcept { on = true; }
-  SubmittingChunk(const SubmittingChunk&) = delete;
-  SubmittingChunk& operator=(const SubmittingChunk&) = delete;
-  ~SubmittingChunk() { on = false; }
-
-  /// For the pool's enqueue or enqueue_all: whether the tasks it got are
-  /// chunks. Clears the mark, so that one hand-over claims it (a submit
-  /// nested in copying a chunk may claim it first, which costs the chunks
-  /// only speed).
-  static bool take() noexcept { return std::exchange(on, false); }
-
-private:
-  static inline thread_local bool on = false;
-};
-
 /// `map()` for executors that send work to other processes: the calls go in
 /// chunks of `options.chunksize`, one task (one message each way) a chunk;
 /// `buffersize` counts chunks.
@@ -427,11 +423,8 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
        runner = ChunkRunner<std::decay_t<Fn>>{std::decay_t<Fn>(std::forward<Fn>(
            fn))}](std::deque<Future<std::vector<ChunkItem<Value>>>>& futures,
                   std::size_t most) {
-        const std::size_t before = futures.size();
         bool more = true;
-        try {
-          SubmittingChunk marker;
-          BatchFor<Ex> batch(executor);
+        submit_batch(executor, futures, BatchOf::chunks, [&](auto& batch) {
           for (std::size_t i = 0; i < most && more; ++i) {
             std::vector<Args> chunk;
             chunk.reserve(std::min<std::size_t>(chunksize, 4096));
@@ -448,14 +441,7 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
                 [&] { return executor.submit(runner, std::move(chunk)); }));
             sizes->push_back(size);
           }
-          batch.enqueue();
-        } catch (...) {
-          // As in map_with: none of this batch's chunks may run.
-          for (std::size_t i = before; i < futures.size(); ++i) {
-            futures[i].cancel();
-          }
-          throw;
-        }
+        });
         return more;
       };
   return ChunkedMapResults<Result>(

@@ -197,16 +197,16 @@ public:
 
 protected:
   void enqueue(detail::StateBase::Ptr task) override {
-    const bool chunk = detail::SubmittingChunk::take();
     std::string call = task->encode_call(); // SerializationError: at submit
-    Job job{std::move(task), std::move(call), chunk};
+    Job job{std::move(task), std::move(call)};
     admit(std::span(&job, 1));
   }
 
   // map()'s batches: encoded one by one, queued under one lock acquisition
   // with at most one wake-up of the manager.
-  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
-    const bool chunks = detail::SubmittingChunk::take();
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
+                   detail::BatchOf kind) override {
+    const bool chunks = kind == detail::BatchOf::chunks;
     std::vector<Job> jobs;
     jobs.reserve(tasks.size());
     for (auto& task : tasks) {

@@ -89,7 +89,8 @@ protected:
     wake_workers(1);
   }
 
-  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks) override {
+  void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
+                   detail::BatchOf /*kind*/) override {
     std::lock_guard lock(mutex_);
     check_accepting();
     for (auto& task : tasks) {
