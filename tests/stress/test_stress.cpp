@@ -318,3 +318,49 @@ TEST_CASE("map()'s batches wake enough workers and race shutdown without "
     REQUIRE((cancel || cancelled == 0));
   }
 }
+
+TEST_CASE("process pool: chunks queued ahead and submits race shutdown and "
+          "kill_workers, and every call completes",
+          "[stress][process_pool]") {
+  // Chunks wait in the workers' shared pipe, counted as running; a shutdown
+  // that cancels, a shutdown that waits, or killed workers must still leave
+  // every future with a value, a cancellation or BrokenProcessPool.
+  for (int rep = 0; rep < repetitions(30); ++rep) {
+    const int how = rep % 3;
+    cf::ProcessPoolExecutor pool(2);
+    const std::vector<int> xs(200, 1);
+    auto results =
+        pool.map([](int x) { return 2 * x; }, xs,
+                 cf::MapOptions{.timeout = test::hang_guard, .chunksize = 3});
+    std::vector<cf::Future<int>> calls;
+    for (int i = 0; i < 10; ++i) {
+      calls.push_back(pool.submit([](int x) { return x; }, i));
+    }
+    std::jthread stopper([&] {
+      if (how == 0) {
+        pool.shutdown(false, true);
+      } else if (how == 1) {
+        pool.kill_workers();
+      } else {
+        pool.shutdown(true);
+      }
+    });
+    std::size_t ran = 0;
+    std::size_t cancelled = 0;
+    std::size_t broken = 0;
+    for (auto it = results.begin(); it != results.end(); ++it) {
+      try {
+        ran += *it == 2 ? 1 : 0; // a hang: TimeoutError
+      } catch (const cf::CancelledError&) {
+        ++cancelled;
+      } catch (const cf::BrokenProcessPool&) {
+        ++broken;
+      }
+    }
+    REQUIRE(ran + cancelled + broken == xs.size());
+    REQUIRE(cf::wait(calls, test::hang_guard).not_done.empty());
+    if (how == 2) {
+      REQUIRE(ran == xs.size()); // a waiting shutdown runs everything
+    }
+  }
+}
