@@ -107,6 +107,19 @@ TEST_CASE("map() on an interpreter pool runs every call in a worker's "
   CHECK(last_bump.size() <= 2);
 }
 
+TEST_CASE("map() whose call cannot be copied into a context in a later "
+          "batch throws SerializationError and leaves the pool usable",
+          "[interpreter_pool]") {
+  cf::InterpreterPoolExecutor pool(2);
+  // A null function pointer cannot cross; it is the 200th of the inputs, in
+  // the second of map()'s batches of 128, after calls isolated before it.
+  std::vector<int (*)()> fns(300, &bump);
+  fns[199] = nullptr;
+  CHECK_THROWS_AS(pool.map([](int (*fn)()) { return fn(); }, fns),
+                  cf::SerializationError);
+  CHECK(pool.submit(add, 2, 3).result(test::hang_guard) == 5);
+}
+
 TEST_CASE("a worker's context persists across its tasks",
           "[interpreter_pool]") {
   cf::InterpreterPoolExecutor pool(1);

@@ -668,6 +668,20 @@ TEST_CASE("a chunked map() over many hand-overs runs every chunk once, in "
       std::runtime_error);
 }
 
+TEST_CASE("a chunked map() whose chunk cannot be encoded in a later "
+          "hand-over throws SerializationError and leaves the pool usable",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  // A null function pointer cannot cross: chunk 150 of 300, in the second
+  // hand-over of 128 chunks, after chunks of that hand-over were encoded.
+  std::vector<int (*)(int, int)> fns(300, &add);
+  fns[149] = nullptr;
+  CHECK_THROWS_AS(pool.map([](int (*fn)(int, int)) { return fn(1, 1); }, fns,
+                           cf::MapOptions{.chunksize = 1}),
+                  cf::SerializationError);
+  CHECK(pool.submit(add, 2, 3).result(test::hang_guard) == 5);
+}
+
 TEST_CASE("a chunk whose call raised raises for each of its results, and "
           "iteration goes on",
           "[process_pool][map]") {
