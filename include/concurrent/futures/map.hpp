@@ -216,26 +216,31 @@ public:
   ZippedInputs(const ZippedInputs&) = delete;
   ZippedInputs& operator=(const ZippedInputs&) = delete;
 
-  /// Calls `use(elements...)` with the next element of every range and
-  /// steps past them; false (without calling) at the end of the shortest.
-  template <class Use> bool next(Use&& use) {
-    if (at_end(std::index_sequence_for<Rs...>{})) {
-      return false;
-    }
-    std::apply(
-        [&](auto&... its) {
-          std::forward<Use>(use)(*its...);
-          (++its, ...);
-        },
-        iterators_);
-    return true;
+  /// Calls `use(elements...)` with the next element of every range, up to
+  /// `most` times (fewer at the end of the shortest), stepping past them;
+  /// returns how many. If `use` throws, the elements it was given stay next.
+  template <class Use> std::size_t take(std::size_t most, Use&& use) {
+    return take(most, use, std::index_sequence_for<Rs...>{});
   }
 
 private:
-  template <std::size_t... I> bool at_end(std::index_sequence<I...>) {
-    return ((std::get<I>(iterators_) ==
-             std::ranges::end(std::get<I>(ranges_).get())) ||
-            ...);
+  template <class Use, std::size_t... I>
+  std::size_t take(std::size_t most, Use& use, std::index_sequence<I...>) {
+    // In locals, the iterators can stay in registers while `use` stores.
+    auto its = std::move(iterators_);
+    struct PutBack {
+      ZippedInputs& inputs;
+      decltype(its)& taken;
+      ~PutBack() { inputs.iterators_ = std::move(taken); }
+    } put_back{*this, its};
+    const auto ends =
+        std::tuple(std::ranges::end(std::get<I>(ranges_).get())...);
+    std::size_t n = 0;
+    for (; n < most && ((std::get<I>(its) != std::get<I>(ends)) && ...); ++n) {
+      use(*std::get<I>(its)...);
+      (++std::get<I>(its), ...);
+    }
+    return n;
   }
 
   std::tuple<InputRange<Rs>...> ranges_;
@@ -307,12 +312,10 @@ auto map_with(Ex& executor, Fn&& fn, const MapOptions& options,
           std::deque<Future<Result>>& futures, std::size_t most) mutable {
         bool more = true;
         submit_batch(executor, futures, BatchOf::calls, [&](auto& batch) {
-          for (std::size_t i = 0; i < most && more; ++i) {
-            more = inputs->next([&](auto&&... args) {
-              futures.push_back(
-                  batch.add([&] { return executor.submit(fn, args...); }));
-            });
-          }
+          more = inputs->take(most, [&](auto&&... args) {
+            futures.push_back(
+                batch.add([&] { return executor.submit(fn, args...); }));
+          }) == most;
         });
         return more;
       };
@@ -368,36 +371,58 @@ public:
         chunk_(chunks_.begin()) {}
   ChunkedMapResults(ChunkedMapResults&& other) noexcept
       : chunks_(std::move(other.chunks_)), sizes_(std::move(other.sizes_)),
-        chunk_(chunks_.begin()), items_(other.items_), index_(other.index_) {}
+        chunk_(chunks_.begin()), pos_(other.pos_), end_(other.end_),
+        index_(other.index_) {}
   ChunkedMapResults& operator=(ChunkedMapResults&&) = delete;
 
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
+  using Item = detail::ChunkItem<value_type>;
   friend iterator;
 
-  bool at_end() const { return chunk_ == std::default_sentinel; }
+  // Within a chunk whose results came, a step is a pointer increment: the
+  // compiler keeps the pointers in registers across a loop's body.
+  bool at_end() const {
+    return pos_ == nullptr && chunk_ == std::default_sentinel;
+  }
   value_type& current() {
-    if (items_ == nullptr) { // waits for the chunk once, not per item
-      items_ = &*chunk_;
+    if (pos_ == nullptr) {
+      load();
     }
-    return (*items_)[index_].value;
+    return pos_->value;
   }
   void advance() {
-    if (++index_ == sizes_->front()) {
-      sizes_->pop_front();
-      index_ = 0;
-      items_ = nullptr;
-      ++chunk_;
+    if (pos_ != nullptr && ++pos_ != end_) {
+      return;
     }
+    next_item();
+  }
+
+  // Waits for the current chunk's results, once per chunk.
+  void load() {
+    Chunk& items = *chunk_;
+    pos_ = items.data() + index_;
+    end_ = items.data() + items.size();
+  }
+  // Past the end of a loaded chunk, or one step in a chunk never read.
+  void next_item() {
+    if (pos_ == nullptr && ++index_ != sizes_->front()) {
+      return;
+    }
+    sizes_->pop_front();
+    index_ = 0;
+    pos_ = end_ = nullptr;
+    ++chunk_;
   }
 
   MapResults<Chunk> chunks_;
   std::shared_ptr<std::deque<std::size_t>> sizes_;
   typename MapResults<Chunk>::iterator chunk_;
-  Chunk* items_ = nullptr; // the current chunk's results, once they came
-  std::size_t index_ = 0;
+  Item* pos_ = nullptr; // the next result, once its chunk's results came
+  Item* end_ = nullptr;
+  std::size_t index_ = 0; // in the current chunk, while it is not loaded
 };
 
 namespace detail {
@@ -428,11 +453,9 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
           for (std::size_t i = 0; i < most && more; ++i) {
             std::vector<Args> chunk;
             chunk.reserve(std::min<std::size_t>(chunksize, 4096));
-            while (chunk.size() < chunksize &&
-                   inputs->next(
-                       [&](auto&&... args) { chunk.emplace_back(args...); })) {
-            }
-            more = chunk.size() == chunksize;
+            more = inputs->take(chunksize, [&](auto&&... args) {
+              chunk.emplace_back(args...);
+            }) == chunksize;
             if (chunk.empty()) {
               break;
             }
@@ -498,8 +521,7 @@ auto map_dispatch(Ex& executor, Fn&& fn, Args&&... args) {
 namespace detail {
 template <number T> struct OneNumber<ChunkItem<T>> {
   using type = T;
-  static const T& get(const ChunkItem<T>& item) { return item.value; }
-  static ChunkItem<T> make(T v) { return {v}; }
+  static auto& get(auto& item) { return item.value; }
 };
 } // namespace detail
 

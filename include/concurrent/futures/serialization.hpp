@@ -203,8 +203,7 @@ concept number = std::is_arithmetic_v<T> && !std::same_as<T, bool>;
 template <class T> struct OneNumber {};
 template <number T> struct OneNumber<std::tuple<T>> {
   using type = T;
-  static const T& get(const std::tuple<T>& t) { return std::get<0>(t); }
-  static std::tuple<T> make(T v) { return std::tuple<T>(v); }
+  static auto& get(auto& t) { return std::get<0>(t); }
 };
 
 template <class T> constexpr std::size_t min_size() {
@@ -363,12 +362,10 @@ struct Codec<std::vector<T, A>> : detail::ContainerCodec<std::vector<T, A>, T> {
       using N = typename Wrapper::type;
       const std::size_t n = in.read_count(sizeof(N));
       const char* from = in.take(n * sizeof(N)).data();
-      std::vector<T, A> v;
-      v.reserve(n);
-      for (std::size_t i = 0; i < n; ++i, from += sizeof(N)) {
-        N number;
-        std::memcpy(&number, from, sizeof(N));
-        v.push_back(Wrapper::make(number));
+      std::vector<T, A> v(n); // then filled in place: a plain copy loop
+      for (T& element : v) {
+        std::memcpy(&Wrapper::get(element), from, sizeof(N));
+        from += sizeof(N);
       }
       return v;
     } else {
