@@ -247,6 +247,9 @@ private:
 
   using Clock = std::chrono::steady_clock;
 
+  // Chunks of a map() that may wait in the pipe of calls per worker.
+  static constexpr std::size_t chunks_ahead_per_worker = 16;
+
   // A call written to the pipe of calls, not yet answered.
   struct InFlight {
     std::uint64_t id;
@@ -330,12 +333,14 @@ private:
   // How many calls may be in the pipe of calls or running before `job` is
   // written: one per worker, so that a call is marked running only when a
   // worker is free for it (or starting for it) and the others stay
-  // cancellable. Chunks of a map() may wait in the pipe behind a worker's
-  // current call, so that a worker that finishes one takes the next without
-  // waiting for this thread (Python queues one extra call of any kind).
+  // cancellable. Chunks of a map() may wait in the pipe behind the workers'
+  // current calls, so that a worker that finishes one takes the next without
+  // waiting for this thread (with 2 per worker, W3 took 1.5 times as long:
+  // workers waited for the manager's writes). Python queues one extra call
+  // of any kind.
   [[nodiscard]] std::size_t room_for(const Job& job) const noexcept {
     const auto workers = static_cast<std::size_t>(max_workers_);
-    return job.chunk ? 2 * workers : workers;
+    return job.chunk ? (1 + chunks_ahead_per_worker) * workers : workers;
   }
 
   // Bytes written to the pipe of calls that no worker has read yet.
