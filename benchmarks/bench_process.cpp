@@ -199,7 +199,7 @@ void W6_round_trip_cf(benchmark::State& state) {
     for (std::size_t i = 0; i < n; ++i) {
       sum += pool.submit(bench::noop).result();
     }
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, n);
 }
@@ -219,7 +219,7 @@ void W6_throughput_cf(benchmark::State& state) {
       sum += f.result();
     }
     futures.clear();
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, n);
 }
@@ -268,7 +268,7 @@ void W3_map_process_chunked_cf(benchmark::State& state) {
          pool.map(bench::square, xs, cf::MapOptions{.chunksize = 1000})) {
       sum += r;
     }
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, xs.size());
 }

@@ -55,7 +55,7 @@ void throughput(benchmark::State& state, Pool& pool,
       futures.clear();
       done += batch;
     }
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, n);
 }
@@ -69,7 +69,7 @@ template <class Pool> void latency(benchmark::State& state, Pool& pool) {
       auto f = pool.submit(bench::noop);
       sum += get(f);
     }
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, n);
 }
@@ -95,7 +95,7 @@ template <class Pool> void map_by_futures(benchmark::State& state, Pool& pool) {
       sum += get(f);
     }
     futures.clear();
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, xs.size());
 }
@@ -108,7 +108,7 @@ void map_by_pool(benchmark::State& state, CfPool& cf_pool) {
     for (int r : cf_pool.pool.map(bench::square, xs)) {
       sum += r;
     }
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, xs.size());
 }
@@ -135,7 +135,7 @@ template <class Pool> void completions(benchmark::State& state, Pool& pool) {
       }
     }
     futures.clear();
-    benchmark::DoNotOptimize(sum);
+    bench::keep(sum);
   }
   bench::tasks_per_iteration(state, n);
 }

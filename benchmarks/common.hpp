@@ -19,6 +19,14 @@ inline std::size_t size(std::size_t full) {
   return quick ? (full / 100 > 0 ? full / 100 : 1) : full;
 }
 
+/// Keeps a result from being optimised away without pinning it to memory
+/// while it is computed: for a non-const value GCC's DoNotOptimize prefers a
+/// memory operand, which made a loop summing a million results store and
+/// reload the sum at every step.
+template <class T> void keep(const T& value) {
+  benchmark::DoNotOptimize(value);
+}
+
 /// Records how many tasks one iteration ran: report.py divides the
 /// iteration's real time by it.
 inline void tasks_per_iteration(benchmark::State& state, std::size_t tasks) {
