@@ -704,3 +704,38 @@ TEST_CASE("a chunk whose call raised raises for each of its results, and "
   CHECK(good == 16);
   CHECK(failed == 4); // 12, 13, 14 and 15 share the failed chunk
 }
+
+TEST_CASE("a chunked map()'s results can be stepped over without reading "
+          "them, within and across chunks",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> xs(20);
+  std::iota(xs.begin(), xs.end(), 0);
+  auto results = pool.map(fail_on_13, xs, cf::MapOptions{.chunksize = 4});
+  auto it = results.begin();
+  for (int i = 0; i < 6; ++i) { // chunk 0 and half of chunk 1, never read
+    ++it;
+  }
+  CHECK(*it == 6);
+  CHECK(*it == 6); // reading twice reads the same result
+  ++it;
+  CHECK(*it == 7);
+  ++it;
+  CHECK(*it == 8);
+  for (int i = 8; i < 16; ++i) { // the rest of chunk 2, the failed chunk 3
+    ++it;
+  }
+  std::vector<int> rest;
+  for (; it != results.end(); ++it) {
+    rest.push_back(*it);
+  }
+  CHECK(rest == std::vector<int>{16, 17, 18, 19});
+
+  // Nothing read at all: the steps still end where the input ends.
+  auto unread = pool.map(fail_on_13, xs, cf::MapOptions{.chunksize = 3});
+  int steps = 0;
+  for (auto u = unread.begin(); u != unread.end(); ++u) {
+    ++steps;
+  }
+  CHECK(steps == 20);
+}
