@@ -66,6 +66,19 @@ int signal_wait_then_pid(std::string started, std::string gate) {
   return wait_then_pid(std::move(gate));
 }
 std::vector<char> echo(std::vector<char> data) { return data; }
+// Signals `started` (if given), waits at the gate, then adds a byte to the
+// file `ran`: the test counts the calls that ran.
+int signal_wait_then_mark(std::string started, std::string gate,
+                          std::string ran) {
+  if (!started.empty()) {
+    test::signal_at(started);
+  }
+  test::wait_at(gate);
+  const int fd = ::open(ran.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+  const bool marked = fd >= 0 && ::write(fd, "x", 1) == 1;
+  ::close(fd);
+  return marked ? 1 : 0;
+}
 
 int worker_global = 0;
 void set_global(int v) { worker_global = v; }
@@ -738,4 +751,31 @@ TEST_CASE("a chunked map()'s results can be stepped over without reading "
     ++steps;
   }
   CHECK(steps == 20);
+}
+
+TEST_CASE("a chunked map() of slow calls queues one chunk per worker ahead, "
+          "so that dropping it leaves no more running",
+          "[process_pool][map]") {
+  // Fast chunks queue deeper (as many as take about a millisecond), but a
+  // pool that has not timed a call yet, or whose calls are slow, keeps one
+  // chunk per worker waiting: only that one runs after the map is dropped.
+  test::ProcessGate gate;
+  test::ProcessSignal started;
+  const test::Fifo ran_dir; // a fresh directory for the marks
+  const std::string ran = ran_dir.path() + ".ran";
+  cf::ProcessPoolExecutor pool(1);
+  std::vector<std::string> starts(20);
+  starts[0] = started.path();
+  const std::vector<std::string> gates(20, gate.path());
+  const std::vector<std::string> rans(20, ran);
+  {
+    auto results = pool.map(signal_wait_then_mark, starts, gates, rans,
+                            cf::MapOptions{.chunksize = 1});
+    started.wait(); // what the manager may write is in the pipe by now
+  }                 // dropped: every chunk not in the pipe is cancelled
+  gate.open_gate();
+  pool.shutdown(true);
+  const auto marks = std::filesystem::file_size(ran);
+  CHECK(marks >= 1);
+  CHECK(marks <= 2); // the running call and the one queued behind it
 }

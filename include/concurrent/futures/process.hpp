@@ -247,8 +247,41 @@ private:
 
   using Clock = std::chrono::steady_clock;
 
-  // Chunks of a map() that may wait in the pipe of calls per worker.
-  static constexpr std::size_t chunks_ahead_per_worker = 16;
+  // A chunked map() queues about this much work per worker ahead of the
+  // workers' current calls (work that runs even if the map is dropped), and
+  // never more than `most_chunks_ahead` chunks per worker.
+  static constexpr std::chrono::milliseconds queued_work_per_worker{1};
+  static constexpr std::size_t most_chunks_ahead = 16;
+
+  // How long a call takes, as the manager sees answers arrive while calls
+  // are out (time with none out is no call's).
+  class CallPace {
+  public:
+    void busy_from(Clock::time_point now) noexcept { since_ = now; }
+    void answered(Clock::time_point now, int workers) noexcept {
+      const Clock::duration per_call = (now - since_) * workers;
+      since_ = now;
+      estimate_ = known_ ? (estimate_ * 7 + per_call) / 8 : per_call;
+      known_ = true;
+    }
+    // Chunks that may wait per worker; one until a call has been timed.
+    [[nodiscard]] std::size_t chunks_ahead() const noexcept {
+      if (!known_) {
+        return 1;
+      }
+      if (estimate_ <= Clock::duration::zero()) {
+        return most_chunks_ahead;
+      }
+      const std::int64_t fit = queued_work_per_worker / estimate_;
+      return static_cast<std::size_t>(std::clamp<std::int64_t>(
+          fit, 1, static_cast<std::int64_t>(most_chunks_ahead)));
+    }
+
+  private:
+    Clock::time_point since_{};
+    Clock::duration estimate_{};
+    bool known_ = false;
+  };
 
   // A call written to the pipe of calls, not yet answered.
   struct InFlight {
@@ -335,12 +368,13 @@ private:
   // worker is free for it (or starting for it) and the others stay
   // cancellable. Chunks of a map() may wait in the pipe behind the workers'
   // current calls, so that a worker that finishes one takes the next without
-  // waiting for this thread (with 2 per worker, W3 took 1.5 times as long:
-  // workers waited for the manager's writes). Python queues one extra call
-  // of any kind.
+  // waiting for this thread (with 1 per worker, W3 took 1.5 times as long:
+  // workers waited for the manager's writes); as many as take about
+  // `queued_work_per_worker`, so that few slow chunks run after their map is
+  // dropped. Python queues one extra call of any kind.
   [[nodiscard]] std::size_t room_for(const Job& job) const noexcept {
     const auto workers = static_cast<std::size_t>(max_workers_);
-    return job.chunk ? (1 + chunks_ahead_per_worker) * workers : workers;
+    return job.chunk ? (1 + pace_.chunks_ahead()) * workers : workers;
   }
 
   // Bytes written to the pipe of calls that no worker has read yet.
@@ -390,6 +424,9 @@ private:
             continue;
           }
           const std::uint64_t id = next_id++;
+          if (in_flight_.empty()) {
+            pace_.busy_from(Clock::now());
+          }
           in_flight_.push_back({id, std::move(job.task)});
           OutputArchive head;
           head.write_size(id);
@@ -611,6 +648,7 @@ private:
         }
         detail::StateBase::Ptr task = std::move(call->task);
         in_flight_.erase(call);
+        pace_.answered(Clock::now(), max_workers_);
         ++w.answered;
         if (ok) {
           task->publish_encoded(task, body);
@@ -736,6 +774,7 @@ private:
   detail::CallPipe calls_;           // closed for writing: no more calls
   detail::FrameWriter calls_writer_; // calls not yet in the pipe
   std::vector<InFlight> in_flight_;  // in the pipe or running, in order
+  CallPace pace_;
 
   std::mutex mutex_;        // guards what follows
   std::deque<Job> pending_; // submitted, not yet handed to a worker
