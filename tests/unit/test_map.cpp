@@ -337,3 +337,22 @@ TEST_CASE("map() hands out move-only results", "[map]") {
   REQUIRE(out.size() == 2);
   CHECK(*out[1] == 2);
 }
+
+TEST_CASE("an input element that fails to be read stays next: map() does not "
+          "skip it",
+          "[map]") {
+  cf::ThreadPoolExecutor pool(2);
+  test::Counting input;
+  input.fail_at = 4;
+  auto results = pool.map(square, input, cf::MapOptions{.buffersize = 2});
+  auto it = results.begin();
+  CHECK(*it == 0);
+  ++it;
+  CHECK(*it == 1);
+  ++it;
+  CHECK(*it == 4);
+  CHECK_THROWS_AS(++it, std::length_error); // reading element 4 fails
+  CHECK(*it == 9);
+  CHECK_THROWS_AS(++it, std::length_error); // element 4 again, not 5
+  CHECK(input.reads == 4);                  // 0..3, each read once
+}
