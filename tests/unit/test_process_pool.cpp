@@ -753,6 +753,41 @@ TEST_CASE("a chunked map()'s results can be stepped over without reading "
   CHECK(steps == 20);
 }
 
+TEST_CASE("a chunked map() left midway goes on where it stopped, within a "
+          "chunk, with a new iterator",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> xs(20);
+  std::iota(xs.begin(), xs.end(), 0);
+  auto results = pool.map(fail_on_13, xs, cf::MapOptions{.chunksize = 4});
+  STATIC_REQUIRE(std::ranges::input_range<decltype(results)>);
+  std::vector<int> seen;
+  for (int r : results) {
+    seen.push_back(r);
+    if (r == 5) {
+      break; // in the middle of chunk 1
+    }
+  }
+  auto again = results.begin(); // the loop stopped before stepping past 5
+  CHECK(*again == 5);
+  const auto copy = again; // reading through a copy reads the same result
+  CHECK(*copy == 5);
+  ++again;
+  CHECK(*again == 6);
+  ++again;
+  ++again; // 8: chunk 2, not loaded yet
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    try {
+      seen.push_back(*it);
+    } catch (const std::domain_error&) {
+      seen.push_back(-1);
+    }
+  }
+  CHECK(seen == std::vector<int>{0, 1, 2, 3, 4, 5, 8, 9, 10, 11, -1, -1, -1, -1,
+                                 16, 17, 18, 19});
+  CHECK(results.begin() == results.end());
+}
+
 TEST_CASE("a chunked map() of slow calls queues one chunk per worker ahead, "
           "so that dropping it leaves no more running",
           "[process_pool][map]") {

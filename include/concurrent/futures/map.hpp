@@ -361,8 +361,7 @@ template <class R> class ChunkedMapResults {
 public:
   using value_type = typename MapResults<R>::value_type;
   using Chunk = std::vector<detail::ChunkItem<value_type>>;
-  using iterator =
-      detail::SinglePassIterator<ChunkedMapResults, value_type, value_type&>;
+  class iterator;
 
   /// `sizes` receives each chunk's size as the chunk is submitted.
   ChunkedMapResults(MapResults<Chunk> chunks,
@@ -382,22 +381,8 @@ private:
   using Item = detail::ChunkItem<value_type>;
   friend iterator;
 
-  // Within a chunk whose results came, a step is a pointer increment: the
-  // compiler keeps the pointers in registers across a loop's body.
   bool at_end() const {
     return pos_ == nullptr && chunk_ == std::default_sentinel;
-  }
-  value_type& current() {
-    if (pos_ == nullptr) {
-      load();
-    }
-    return pos_->value;
-  }
-  void advance() {
-    if (pos_ != nullptr && ++pos_ != end_) {
-      return;
-    }
-    next_item();
   }
 
   // Waits for the current chunk's results, once per chunk.
@@ -423,6 +408,54 @@ private:
   Item* pos_ = nullptr; // the next result, once its chunk's results came
   Item* end_ = nullptr;
   std::size_t index_ = 0; // in the current chunk, while it is not loaded
+};
+
+/// Within a chunk whose results came, a step is a pointer increment on the
+/// iterator's own copy of the range's position: a loop's sum then stays in a
+/// register (with the position only in the range, GCC kept the caller's sum
+/// in memory, and each step waited on the previous step's store).
+template <class R> class ChunkedMapResults<R>::iterator {
+public:
+  using value_type = typename ChunkedMapResults::value_type;
+  using difference_type = std::ptrdiff_t;
+  using iterator_concept = std::input_iterator_tag;
+
+  iterator() = default;
+  explicit iterator(ChunkedMapResults* range)
+      : range_(range), pos_(range->pos_), end_(range->end_) {}
+
+  value_type& operator*() const {
+    if (pos_ == nullptr) [[unlikely]] {
+      range_->load();
+      pos_ = range_->pos_;
+      end_ = range_->end_;
+    }
+    return pos_->value;
+  }
+  auto operator->() const { return std::addressof(**this); }
+  iterator& operator++() {
+    if (pos_ != nullptr && ++pos_ != end_) [[likely]] {
+      range_->pos_ = pos_; // a later begin() goes on from here
+      return *this;
+    }
+    range_->pos_ = pos_;
+    range_->next_item();
+    pos_ = range_->pos_;
+    end_ = range_->end_;
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  friend bool operator==(const iterator& it, std::default_sentinel_t) {
+    return it.done();
+  }
+
+private:
+  bool done() const { return pos_ == nullptr && range_->at_end(); }
+
+  ChunkedMapResults* range_ = nullptr;
+  // Mutable: reading the first result of a chunk loads it.
+  mutable Item* pos_ = nullptr;
+  mutable Item* end_ = nullptr;
 };
 
 namespace detail {
