@@ -296,6 +296,7 @@ private:
     detail::FrameWriter setup;
     bool ready = false; // initializer done
     bool results_closed = false;
+    bool readable = false; // the last poll saw its results pipe ready
     Clock::time_point closed_at{};
     int answered = 0; // results received, for max_tasks_per_child
   };
@@ -533,10 +534,12 @@ private:
     return w;
   }
 
-  // Blocks until a pipe needs attention. When an answer may come soon (a
-  // task is out, or one was just answered and its submitter may follow up
-  // at once), polls for a moment first: a wake-up costs more than a short
-  // task, and on a busy machine spin_until gives up at once.
+  // Blocks until a pipe needs attention, and marks the workers whose
+  // results pipe is ready (only those are read: a read that finds nothing
+  // is a system call for nothing). When an answer may come soon (a task is
+  // out, or one was just answered and its submitter may follow up at once),
+  // polls for a moment first: a wake-up costs more than a short task, and
+  // on a busy machine spin_until gives up at once.
   void wait_for_io(std::vector<Worker>& workers, bool just_answered) {
     bool expecting = just_answered || !in_flight_.empty();
     std::vector<pollfd> fds;
@@ -569,16 +572,27 @@ private:
         awaiting_exit = true;
       }
     }
-    if (expecting) {
-      detail::spin_until(
-          [&] { return ::poll(fds.data(), fds.size(), 0) != 0; });
-    }
+    const auto poll = [&](int timeout) {
+      return ::poll(fds.data(), fds.size(), timeout) > 0;
+    };
     // A worker whose pipe closed is about to exit; look again soon.
-    ::poll(fds.data(), fds.size(), awaiting_exit ? 10 : -1);
-    char drain[256];
-    while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
+    if (!(expecting && detail::spin_until([&] { return poll(0); }))) {
+      poll(awaiting_exit ? 10 : -1);
     }
-    if (server_) {
+    const auto ready = [&](int fd) {
+      return std::any_of(fds.begin(), fds.end(), [fd](const pollfd& p) {
+        return p.fd == fd && p.revents != 0;
+      });
+    };
+    for (Worker& w : workers) {
+      w.readable = !w.results_closed && ready(w.process.results.get());
+    }
+    if (fds.front().revents != 0) {
+      char drain[256];
+      while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
+      }
+    }
+    if (server_ && ready(server_->fd())) {
       while (auto report = server_->receive(false)) {
         exits_.push_back(*report);
       }
@@ -591,7 +605,7 @@ private:
 
   // Returns whether any frame arrived.
   bool drain_results(Worker& w, std::vector<Worker>& workers) {
-    if (w.results_closed) {
+    if (!std::exchange(w.readable, false)) {
       return false;
     }
     const auto status = w.reader.fill(w.process.results.get());
