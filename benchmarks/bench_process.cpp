@@ -1,20 +1,26 @@
 // Workloads that cross a process boundary (W3 chunked map, W5, W6): the
-// process pool against a raw pipe ping-pong (the floor) and raw fork and
-// posix_spawn. Its main() calls worker_main so StartMethod::spawn works.
+// process pool against a raw pipe ping-pong (the floor), raw fork and
+// posix_spawn, and for W3 the same data moved through shared memory. Its main()
+// calls worker_main so StartMethod::spawn works.
 
 #include "common.hpp"
 
 #include <concurrent/futures.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <numeric>
+#include <sched.h>
 #include <spawn.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -111,6 +117,123 @@ private:
   int to_child_ = -1;
   int from_child_ = -1;
 };
+
+// ------------------------------------------- W3 shared-memory floor
+
+/// W3's data movement with nothing else: two forked children square chunks
+/// of 1,000 ints in a ring of slots in shared memory, and the parent fills
+/// the slots from the input and sums the results, everyone polling atomics
+/// (no system call, no encoding, no future). What a process pool whose
+/// calls and results cross through shared memory could approach.
+class SharedMemoryFloor {
+public:
+  static constexpr std::size_t chunk = 1000;
+
+  SharedMemoryFloor() {
+    void* at = ::mmap(nullptr, sizeof(Ring), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    check(at != MAP_FAILED, "mmap");
+    ring_ = new (at) Ring{};
+    for (pid_t& pid : pids_) {
+      pid = ::fork();
+      check(pid >= 0, "fork");
+      if (pid == 0) {
+        serve();
+      }
+    }
+  }
+  SharedMemoryFloor(const SharedMemoryFloor&) = delete;
+  SharedMemoryFloor& operator=(const SharedMemoryFloor&) = delete;
+  ~SharedMemoryFloor() {
+    ring_->stop.store(true);
+    for (const pid_t pid : pids_) {
+      ::waitpid(pid, nullptr, 0);
+    }
+    ::munmap(ring_, sizeof(Ring));
+  }
+
+  std::int64_t sum_of_squares(const std::vector<int>& xs) {
+    std::int64_t sum = 0;
+    const std::uint64_t first = ring_->published.load();
+    const std::uint64_t last = first + (xs.size() + chunk - 1) / chunk;
+    std::uint64_t next = first;
+    for (std::uint64_t read = first; read < last; ++read) {
+      for (; next < last && next - read < slots; ++next) {
+        Slot& s = ring_->slot[next % slots];
+        const std::size_t from = (next - first) * chunk;
+        s.size = std::min(chunk, xs.size() - from);
+        std::memcpy(s.in, xs.data() + from, s.size * sizeof(int));
+        ring_->published.store(next + 1, std::memory_order_release);
+      }
+      Slot& s = ring_->slot[read % slots];
+      await([&] { return s.done.load(std::memory_order_acquire); });
+      for (std::size_t i = 0; i < s.size; ++i) {
+        sum += s.out[i];
+      }
+      s.done.store(false, std::memory_order_relaxed);
+    }
+    return sum;
+  }
+
+private:
+  static constexpr std::size_t slots = 64;
+  struct Slot {
+    alignas(64) std::atomic<bool> done{false};
+    std::size_t size = 0;
+    alignas(64) int in[chunk];
+    alignas(64) int out[chunk];
+  };
+  struct Ring {
+    alignas(64) std::atomic<std::uint64_t> published{0};
+    alignas(64) std::atomic<std::uint64_t> taken{0};
+    alignas(64) std::atomic<bool> stop{false};
+    Slot slot[slots];
+  };
+
+  // Polls, giving the core away now and then: three processes share two.
+  template <class Ready> static void await(Ready ready) {
+    for (int polls = 0; !ready(); ++polls) {
+      if (polls % 64 == 63) {
+        ::sched_yield();
+      }
+    }
+  }
+
+  [[noreturn]] void serve() {
+    for (;;) {
+      std::uint64_t t = ring_->taken.load();
+      await([&] {
+        t = ring_->taken.load();
+        return t < ring_->published.load(std::memory_order_acquire) ||
+               ring_->stop.load();
+      });
+      if (ring_->stop.load()) {
+        ::_exit(0);
+      }
+      if (!ring_->taken.compare_exchange_weak(t, t + 1)) {
+        continue;
+      }
+      Slot& s = ring_->slot[t % slots];
+      for (std::size_t i = 0; i < s.size; ++i) {
+        s.out[i] = bench::square(s.in[i]);
+      }
+      s.done.store(true, std::memory_order_release);
+    }
+  }
+
+  Ring* ring_ = nullptr;
+  pid_t pids_[workers]{};
+};
+
+void W3_map_process_shm_floor(benchmark::State& state) {
+  SharedMemoryFloor floor;
+  std::vector<int> xs(bench::size(1'000'000));
+  std::iota(xs.begin(), xs.end(), 0);
+  for (auto _ : state) {
+    bench::keep(floor.sum_of_squares(xs));
+  }
+  bench::tasks_per_iteration(state, xs.size());
+}
 
 // The pool's round-trip message is a few dozen bytes; so is this one.
 void W6_round_trip_raw_pipe(benchmark::State& state) {
@@ -293,6 +416,9 @@ BENCHMARK(W6_start_forkserver_cf)
 BENCHMARK(W6_start_spawn_cf)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(W6_32MiB_raw_pipe)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(W6_32MiB_cf)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(W3_map_process_shm_floor)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(W3_map_process_chunked_cf)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -141,6 +141,8 @@ def main():
 
     faster("W3 map, process pool, chunksize 1000 (per item)", t("W3_map_process_chunked_cf"),
            "Python ProcessPoolExecutor", py_time("W3_map_process_chunked"), 100)
+    compare("W3 map, process pool, chunksize 1000 (per item)", t("W3_map_process_chunked_cf"),
+            "shared-memory floor (2 forked workers, polling)", t("W3_map_process_shm_floor"))
     compare("W4 as_completed (per task)", t("W4_as_completed_cf"),
             "std::mutex queue, futures read in order", t("W4_as_completed_mutex_queue"))
     compare("W4 as_completed (per task)", t("W4_as_completed_cf"),
