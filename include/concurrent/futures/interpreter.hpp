@@ -221,14 +221,14 @@ public:
 
 protected:
   void enqueue(detail::StateBase::Ptr task) override {
-    task->isolate(&detail::run_isolated); // SerializationError: at submit
+    task->isolate(run_isolated_); // SerializationError: at submit
     ThreadPoolExecutor::enqueue(std::move(task));
   }
 
   void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
                    detail::BatchOf kind) override {
     for (auto& task : tasks) {
-      task->isolate(&detail::run_isolated);
+      task->isolate(run_isolated_);
     }
     ThreadPoolExecutor::enqueue_all(tasks, kind);
   }
@@ -239,6 +239,10 @@ protected:
   }
 
 private:
+  // Named only here (the constructors' initializer) for the reason
+  // ProcessPoolExecutor starts its manager through a pointer.
+  detail::StateBase::IsolatedRunner run_isolated_ = &detail::run_isolated;
+
   static ThreadPoolOptions thread_options(const Options& options) {
     static std::atomic<int> counter{0};
     ThreadPoolOptions result;
