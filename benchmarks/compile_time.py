@@ -2,6 +2,7 @@
 """Compile time of a file that includes <concurrent/futures.hpp> and submits
 one task, against one that includes <future> and <thread> and calls
 std::async: the median of --repetitions compilations of each, and the ratio.
+Also timed: the same task with only <concurrent/futures/thread.hpp>.
 
   benchmarks/compile_time.py --cxx g++ --include include --flags=-O2
 """
@@ -39,6 +40,7 @@ def main():
     sources = {
         "concurrent_futures": os.path.join(HERE, "compile_time", "with_futures.cpp"),
         "std_async": os.path.join(HERE, "compile_time", "with_async.cpp"),
+        "thread_pool_header": os.path.join(HERE, "compile_time", "with_thread_pool.cpp"),
     }
     times = {name: [] for name in sources}
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +58,8 @@ def main():
     else:
         print(f"{args.cxx} {args.flags}: concurrent/futures.hpp "
               f"{medians['concurrent_futures']:.2f} s, std::async "
-              f"{medians['std_async']:.2f} s, ratio {ratio:.2f}")
+              f"{medians['std_async']:.2f} s, ratio {ratio:.2f} (thread.hpp only "
+              f"{medians['thread_pool_header']:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -202,6 +202,8 @@ def main():
         s = c["seconds"]
         compare(f"Compile time ({c['compiler']} {c['flags']})", s["concurrent_futures"],
                 "<future> + std::async", s["std_async"], (1.5, True))
+        compare(f"Compile time, thread.hpp only ({c['compiler']} {c['flags']})",
+                s.get("thread_pool_header"), "<future> + std::async", s["std_async"])
 
     print(f"Machine: {os.cpu_count()} × {cpu_model()}, Linux "
           f"{platform.release()}; Python {python['python']}; medians of "
