@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -21,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -136,21 +138,22 @@ public:
     ring_ = new (at) Ring{};
     for (pid_t& pid : pids_) {
       pid = ::fork();
-      check(pid >= 0, "fork");
       if (pid == 0) {
+        // A polling child must not outlive a benchmark that crashed.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         serve();
+      }
+      if (pid < 0) {
+        const int error = errno;
+        stop(); // the children already started
+        errno = error;
+        check(false, "fork");
       }
     }
   }
   SharedMemoryFloor(const SharedMemoryFloor&) = delete;
   SharedMemoryFloor& operator=(const SharedMemoryFloor&) = delete;
-  ~SharedMemoryFloor() {
-    ring_->stop.store(true);
-    for (const pid_t pid : pids_) {
-      ::waitpid(pid, nullptr, 0);
-    }
-    ::munmap(ring_, sizeof(Ring));
-  }
+  ~SharedMemoryFloor() { stop(); }
 
   std::int64_t sum_of_squares(const std::vector<int>& xs) {
     std::int64_t sum = 0;
@@ -197,6 +200,16 @@ private:
         ::sched_yield();
       }
     }
+  }
+
+  void stop() {
+    ring_->stop.store(true);
+    for (const pid_t pid : pids_) {
+      if (pid > 0) {
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+    ::munmap(ring_, sizeof(Ring));
   }
 
   [[noreturn]] void serve() {
