@@ -7,13 +7,18 @@
 #include "sync.hpp"
 
 #include <concurrent/futures.hpp>
+#include <concurrent/futures/detail/shared_ring.hpp>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <semaphore>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -363,4 +368,140 @@ TEST_CASE("process pool: chunks queued ahead and submits race shutdown and "
       REQUIRE(ran == xs.size()); // a waiting shutdown runs everything
     }
   }
+}
+
+// The process pool's shared-memory channels, driven by threads of one
+// process through one mapping, so that the sanitizers see both sides.
+
+TEST_CASE("the ring of calls gives each call to one taker, in order, across "
+          "laps, and wakes sleeping takers",
+          "[stress][process_pool]") {
+  using cf::detail::CallRing;
+  constexpr std::size_t slots = 8;
+  constexpr std::size_t slot_bytes = 64;
+  const std::uint64_t calls = static_cast<std::uint64_t>(repetitions(20000));
+  CallRing ring = CallRing::create(slots, slot_bytes);
+  std::vector<std::atomic<int>> times_taken(calls);
+  std::atomic<std::uint64_t> answered = 0;
+  std::atomic<std::uint64_t> large_taken = 0;
+  std::atomic<bool> out_of_order = false;
+  const auto taker = [&](bool spins) {
+    std::string frame;
+    std::optional<std::uint64_t> last;
+    for (;;) {
+      // Without spinning a taker sleeps at once: the futex path.
+      const auto took = ring.take(frame, [spins](auto&& ready) {
+        return spins && cf::detail::spin_until(ready);
+      });
+      if (took == CallRing::Take::closed) {
+        return;
+      }
+      if (took == CallRing::Take::in_pipe) { // too large for a slot
+        ++large_taken;
+      } else {
+        std::uint64_t n = 0;
+        std::memcpy(&n, frame.data(), std::min(frame.size(), sizeof n));
+        if (n >= calls || (last && n <= *last)) {
+          out_of_order = true; // each taker sees calls in the ring's order
+        } else {
+          ++times_taken[n];
+        }
+        last = n;
+      }
+      ++answered;
+    }
+  };
+  std::vector<std::jthread> takers;
+  for (int i = 0; i < 3; ++i) {
+    takers.emplace_back(taker, i != 0);
+  }
+  std::mt19937 random(42);
+  std::uint64_t large = 0;
+  bool stuck = false; // a call lost: the takers never answer
+  for (std::uint64_t n = 0; n < calls && !stuck; ++n) {
+    // As the pool: no more calls out than slots, and a slot a slow taker
+    // has not finished copying is waited for.
+    if (n - answered.load() >= slots || !ring.has_room()) {
+      ring.publish(); // the pool publishes each round before it waits
+      const auto guard = std::chrono::steady_clock::now() + test::hang_guard;
+      while (!stuck && (n - answered.load() >= slots || !ring.has_room())) {
+        std::this_thread::yield();
+        stuck = std::chrono::steady_clock::now() > guard;
+      }
+      if (stuck) {
+        break;
+      }
+    }
+    const bool too_large = random() % 16 == 0;
+    const std::string body(too_large ? slot_bytes + 1 : random() % 32, 'x');
+    large += too_large ? 1 : 0;
+    ring.push(std::string_view(reinterpret_cast<const char*>(&n), sizeof n),
+              body);
+    if (random() % 4 == 0) {
+      ring.publish(); // sometimes several calls per wake-up, as the pool
+    }
+  }
+  ring.close();
+  takers.clear();
+  REQUIRE_FALSE(stuck);
+  REQUIRE(answered == calls);
+  REQUIRE(ring.all_taken());
+  std::uint64_t once = 0;
+  for (std::uint64_t n = 0; n < calls; ++n) {
+    REQUIRE(times_taken[n] <= 1);
+    once += static_cast<std::uint64_t>(times_taken[n].load());
+  }
+  REQUIRE(once == calls - large);
+  REQUIRE(large_taken == large);
+  REQUIRE_FALSE(out_of_order);
+}
+
+TEST_CASE("the ring of replies delivers every record once, in order, across "
+          "its end, and a sleeping reader is always told",
+          "[stress][process_pool]") {
+  using cf::detail::ReplyRing;
+  ReplyRing ring = ReplyRing::create(1024);
+  const std::uint64_t records = static_cast<std::uint64_t>(repetitions(20000));
+  std::counting_semaphore<> doorbell(0); // the worker's pipe, in the pool
+  std::atomic<bool> done = false;
+  std::jthread writer([&] {
+    std::mt19937 random(7);
+    for (std::uint64_t n = 0; n < records;) {
+      const std::string body(random() % 200, static_cast<char>('a' + n % 26));
+      if (!ring.try_push(
+              std::string_view(reinterpret_cast<const char*>(&n), sizeof n),
+              body)) {
+        std::this_thread::yield(); // full: the pool would use the pipe
+        continue;
+      }
+      if (ring.reader_sleeps()) {
+        doorbell.release();
+      }
+      ++n;
+    }
+    done = true;
+    doorbell.release();
+  });
+  std::uint64_t expected = 0;
+  bool corrupt = false;
+  while (expected < records) {
+    const bool readable = ring.drain([&](std::string_view record) {
+      std::uint64_t n = 0;
+      std::memcpy(&n, record.data(), sizeof n);
+      const std::string_view body = record.substr(sizeof n);
+      if (n != expected || body.find_first_not_of(static_cast<char>(
+                               'a' + n % 26)) != std::string_view::npos) {
+        corrupt = true;
+      }
+      ++expected;
+    });
+    REQUIRE(readable);
+    REQUIRE_FALSE(corrupt);
+    if (expected < records && ring.sleep_unless_record()) {
+      // A lost wake-up hangs here: the hang guard fails the test.
+      REQUIRE((doorbell.try_acquire_for(test::hang_guard) || done));
+      ring.woke();
+    }
+  }
+  REQUIRE(expected == records);
 }

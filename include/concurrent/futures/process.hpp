@@ -21,6 +21,7 @@
 #include <concurrent/futures/serialization.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -142,7 +143,8 @@ public:
     detail::set_nonblocking(w.get());
     wake_read_ = std::move(r);
     wake_write_ = std::move(w);
-    calls_ = detail::CallPipe::make();
+    calls_ = detail::CallPipe::make(ring_slots(max_workers_),
+                                    ring_slot_bytes(max_workers_));
     detail::set_nonblocking(calls_.write.get());
     if (method_ == StartMethod::forkserver) {
       // Forked now, before this pool has threads of its own: a child forked
@@ -253,6 +255,19 @@ private:
   static constexpr std::chrono::milliseconds queued_work_per_worker{1};
   static constexpr std::size_t most_chunks_ahead = 16;
 
+  // The ring of calls has a slot for every call the pool may have out (see
+  // `room_for`), up to a bound past which fewer chunks wait ahead; slots
+  // share a few MiB (pages are touched only as calls fill them), and calls
+  // larger than a slot go through the pipe of calls.
+  static std::size_t ring_slots(int workers) noexcept {
+    return std::min<std::size_t>(
+        (1 + most_chunks_ahead) * static_cast<std::size_t>(workers), 4096);
+  }
+  static std::size_t ring_slot_bytes(int workers) noexcept {
+    return std::clamp<std::size_t>((std::size_t{4} << 20) / ring_slots(workers),
+                                   std::size_t{4} << 10, std::size_t{64} << 10);
+  }
+
   // How long a call takes, as the manager sees answers arrive while calls
   // are out (time with none out is no call's).
   class CallPace {
@@ -283,10 +298,15 @@ private:
     bool known_ = false;
   };
 
-  // A call written to the pipe of calls, not yet answered.
+  // A call handed to the workers, not yet answered.
   struct InFlight {
     std::uint64_t id;
     detail::StateBase::Ptr task;
+  };
+  // A call marked running whose slot in the ring was not free yet.
+  struct Unsent {
+    std::uint64_t id;
+    std::string call;
   };
 
   // Everything the manager thread knows of one worker process.
@@ -327,6 +347,7 @@ private:
   }
 
   void wake() noexcept {
+    woken_.store(true, std::memory_order_relaxed);
     const char byte = 1;
     [[maybe_unused]] const ssize_t n = ::write(wake_write_.get(), &byte, 1);
   }
@@ -364,18 +385,51 @@ private:
     }
   }
 
-  // How many calls may be in the pipe of calls or running before `job` is
-  // written: one per worker, so that a call is marked running only when a
-  // worker is free for it (or starting for it) and the others stay
-  // cancellable. Chunks of a map() may wait in the pipe behind the workers'
-  // current calls, so that a worker that finishes one takes the next without
+  // How many calls may be handed to the workers or running before `job` is:
+  // one per worker, so that a call is marked running only when a worker is
+  // free for it (or starting for it) and the others stay cancellable.
+  // Chunks of a map() may wait in the ring behind the workers' current
+  // calls, so that a worker that finishes one takes the next without
   // waiting for this thread (with 1 per worker, W3 took 1.5 times as long:
   // workers waited for the manager's writes); as many as take about
   // `queued_work_per_worker`, so that few slow chunks run after their map is
-  // dropped. Python queues one extra call of any kind.
+  // dropped; never more than the ring has slots. Python queues one extra
+  // call of any kind.
   [[nodiscard]] std::size_t room_for(const Job& job) const noexcept {
     const auto workers = static_cast<std::size_t>(max_workers_);
-    return job.chunk ? (1 + pace_.chunks_ahead()) * workers : workers;
+    return std::min(job.chunk ? (1 + pace_.chunks_ahead()) * workers : workers,
+                    calls_.ring.slots());
+  }
+
+  // Hands calls to the workers: into the ring of calls, or, when one does
+  // not fit a slot, a note there and the call into the pipe of calls. The
+  // ring has a slot for each call out, but a worker may still be copying an
+  // old call out of the slot needed next (while the other workers answered
+  // the calls after it): the rest wait for its answer, which comes after.
+  void send_calls() {
+    if (!calls_.write) {
+      unsent_.clear(); // the pool broke: these calls have failed
+      return;
+    }
+    for (; !unsent_.empty() && calls_.ring.has_room(); unsent_.pop_front()) {
+      auto& [id, call] = unsent_.front();
+      OutputArchive head;
+      head.write_size(id);
+      const std::string& bytes = head.bytes();
+      calls_.ring.push(bytes, call);
+      if (!calls_.ring.fits(bytes.size() + call.size())) {
+        calls_writer_.push(std::move(head).bytes(), std::move(call));
+      }
+    }
+    calls_.ring.publish();
+  }
+
+  // No more calls: each worker finishes what it took, and exits.
+  void close_calls() noexcept {
+    if (calls_.write) {
+      calls_.write.reset();
+      calls_.ring.close();
+    }
   }
 
   // Bytes written to the pipe of calls that no worker has read yet.
@@ -429,9 +483,7 @@ private:
             pace_.busy_from(Clock::now());
           }
           in_flight_.push_back({id, std::move(job.task)});
-          OutputArchive head;
-          head.write_size(id);
-          calls_writer_.push(std::move(head).bytes(), std::move(job.call));
+          unsent_.push_back({id, std::move(job.call)});
         }
         const auto most = static_cast<std::size_t>(max_workers_);
         const std::size_t wanted =
@@ -446,6 +498,7 @@ private:
         stopping = (shutdown_ || !broken_.empty()) && pending_.empty();
         manager_waiting_ = true; // from here on, a submit must wake us
       }
+      send_calls(); // copies outside the lock
       for (auto& task : skipped) {
         task->run(task);
       }
@@ -454,14 +507,14 @@ private:
           send_signal(w, signal);
         }
       }
-      if (stopping && calls_writer_.empty()) {
-        // End of file: each worker finishes what it took, and exits.
-        calls_.write.reset();
+      if (stopping && unsent_.empty() && calls_writer_.empty()) {
+        close_calls();
       }
       // Once every call is taken, a call still unanswered when no worker is
       // left was taken by a worker that exited inside it as if it were done
       // (exit(0) in the call): no fresh worker could answer it.
-      const bool all_taken = !calls_.write && calls_unread() == 0;
+      const bool all_taken =
+          !calls_.write && calls_.ring.all_taken() && calls_unread() == 0;
       if (all_taken) {
         to_start = 0;
       }
@@ -572,12 +625,29 @@ private:
         awaiting_exit = true;
       }
     }
-    const auto poll = [&](int timeout) {
-      return ::poll(fds.data(), fds.size(), timeout) > 0;
+    const auto replies_waiting = [&] {
+      return std::any_of(workers.begin(), workers.end(), [](const Worker& w) {
+        return w.process.replies.has_record();
+      });
     };
+    // Results come in shared memory, and a wake() sets a flag: both are
+    // seen without a system call. Pipes (large results, exits, the fork
+    // server) wait for the poll that follows.
+    const bool busy =
+        (expecting && detail::spin_until([&] {
+           return replies_waiting() || woken_.load(std::memory_order_relaxed);
+         })) ||
+        replies_waiting();
+    woken_.store(false, std::memory_order_relaxed);
+    // From here a worker that adds a result wakes us through its pipe.
+    const bool sleeps =
+        !busy && std::all_of(workers.begin(), workers.end(), [](Worker& w) {
+          return w.process.replies.sleep_unless_record();
+        });
     // A worker whose pipe closed is about to exit; look again soon.
-    if (!(expecting && detail::spin_until([&] { return poll(0); }))) {
-      poll(awaiting_exit ? 10 : -1);
+    ::poll(fds.data(), fds.size(), !sleeps ? 0 : awaiting_exit ? 10 : -1);
+    for (Worker& w : workers) {
+      w.process.replies.woke();
     }
     const auto ready = [&](int fd) {
       return std::any_of(fds.begin(), fds.end(), [fd](const pollfd& p) {
@@ -603,16 +673,26 @@ private:
     }
   }
 
-  // Returns whether any frame arrived.
+  // Returns whether any frame arrived. The pipe is read first: results a
+  // worker put in its ring before it exited are there when its pipe's end
+  // is seen.
   bool drain_results(Worker& w, std::vector<Worker>& workers) {
-    if (!std::exchange(w.readable, false)) {
-      return false;
-    }
-    const auto status = w.reader.fill(w.process.results.get());
+    auto status = detail::FrameReader::Status::open;
     bool any = false;
-    while (auto frame = w.reader.next()) {
-      handle_frame(w, *frame, workers);
-      any = true;
+    if (std::exchange(w.readable, false)) {
+      status = w.reader.fill(w.process.results.get());
+      while (auto frame = w.reader.next()) {
+        handle_frame(w, *frame, workers);
+        any = true;
+      }
+    }
+    if (!w.process.replies.drain([&](std::string_view reply) {
+          handle_frame(w, reply, workers);
+          any = true;
+        })) {
+      break_pool(workers, "a worker sent an unreadable reply: a record "
+                          "larger than its ring of replies");
+      status = detail::FrameReader::Status::closed;
     }
     if (w.reader.corrupt()) {
       // The rest of its stream cannot be framed, so neither can its work.
@@ -627,16 +707,17 @@ private:
     return any;
   }
 
-  void handle_frame(Worker& w, const std::string& frame,
+  void handle_frame(Worker& w, std::string_view frame,
                     std::vector<Worker>& workers) {
     try {
       InputArchive in(frame);
       const auto kind = in.read<detail::Message>();
       const std::uint64_t id = in.read_size();
       const bool ok = in.read<bool>();
-      const std::string_view body =
-          std::string_view(frame).substr(frame.size() - in.remaining());
+      const std::string_view body = frame.substr(frame.size() - in.remaining());
       switch (kind) {
+      case detail::Message::wakeup:
+        return; // its ring is read every round
       case detail::Message::ready:
         w.ready = true; // the next round gives it work
         return;
@@ -765,7 +846,7 @@ private:
     }
     fail_in_flight(error);
     calls_writer_ = {};
-    calls_.write.reset();
+    close_calls();
     for (Worker& w : workers) {
       w.setup = {};
       if (!w.results_closed) {
@@ -786,8 +867,9 @@ private:
   std::optional<detail::ForkServer> server_;
   std::vector<detail::ForkServer::Report> exits_;
   detail::CallPipe calls_;           // closed for writing: no more calls
+  std::deque<Unsent> unsent_;        // running, not yet in the ring
   detail::FrameWriter calls_writer_; // calls not yet in the pipe
-  std::vector<InFlight> in_flight_;  // in the pipe or running, in order
+  std::vector<InFlight> in_flight_;  // handed to the workers, in order
   CallPace pace_;
 
   std::mutex mutex_;        // guards what follows
@@ -795,7 +877,8 @@ private:
   bool shutdown_ = false;
   std::string broken_; // why the pool is broken; empty while it is not
   int signal_request_ = 0;
-  bool manager_waiting_ = false; // may be blocked in poll(): wake it
+  bool manager_waiting_ = false;   // may be blocked in poll(): wake it
+  std::atomic<bool> woken_{false}; // wake() called: for the manager's spin
   // The manager is started through a pointer that only the constructors
   // set: GCC compiles every virtual function of every class it sees (for
   // devirtualisation) and all they call, so a direct call here made each

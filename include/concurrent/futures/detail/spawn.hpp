@@ -2,14 +2,16 @@
 // Starting worker processes: fork, spawn (re-executing this program's own
 // binary) and forkserver (forking from a single-threaded server process).
 // Every worker gets its own two pipes, its setup in and its results out,
-// the read end of the pipe of calls all workers share and both ends of that
-// pipe's token pipe (see `take_call`), and nothing else of the parent's
+// and its own ring of replies; the ring of calls all workers share, the read
+// end of the pipe of calls too large for it and both ends of that pipe's
+// token pipe (see `take_call`); and nothing else of the parent's
 // descriptors. No worker outlives its parent: each asks the kernel to kill
 // it when its parent dies (PR_SET_PDEATHSIG) and exits when the pool closes
 // the pipe of calls.
 
 #include <concurrent/futures/detail/code_address.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
+#include <concurrent/futures/detail/shared_ring.hpp>
 #include <concurrent/futures/detail/worker.hpp>
 
 #include <algorithm>
@@ -44,45 +46,60 @@ namespace concurrent::futures::detail {
 inline constexpr const char* worker_flag = "--concurrent-futures-worker";
 inline constexpr const char* spawned_variable = "CONCURRENT_FUTURES_SPAWNED";
 
-/// The pipe of calls every worker of a pool takes from, with its token
-/// pipe holding the one byte that lets a worker read (its read lock). The
-/// pool writes calls; it keeps the other ends for the workers it starts.
+/// What a worker's ring of replies holds: results larger than half of it
+/// go through its pipe.
+inline constexpr std::size_t reply_ring_bytes = std::size_t{1} << 18;
+
+/// The calls every worker of a pool takes from: the ring, and the pipe of
+/// calls too large for it with its token pipe holding the one byte that
+/// lets a worker read (its read lock). The pool writes calls; it keeps the
+/// other ends for the workers it starts.
 struct CallPipe {
   Fd read;
   Fd write;
   Fd token_read;
   Fd token_write;
+  CallRing ring;
 
-  static CallPipe make() {
+  static CallPipe make(std::size_t slots, std::size_t slot_bytes) {
     auto [r, w] = make_pipe(worker_pipe_capacity);
     auto [tr, tw] = make_pipe();
     const char token = 1;
     if (::write(tw.get(), &token, 1) != 1) {
       throw_errno("write(token)");
     }
-    return {std::move(r), std::move(w), std::move(tr), std::move(tw)};
+    return {std::move(r), std::move(w), std::move(tr), std::move(tw),
+            CallRing::create(slots, slot_bytes)};
   }
 };
 
-/// A started worker: its pid and the parent's ends of its own pipes.
+/// A started worker: its pid and the parent's ends of its own channels.
 struct WorkerProcess {
   pid_t pid = -1;
-  Fd setup;   // parent writes
-  Fd results; // parent reads
+  Fd setup;          // parent writes
+  Fd results;        // parent reads
+  ReplyRing replies; // parent reads
 };
 
-/// A worker's own pipes, made before it starts: the child's ends go to the
-/// worker (with the pool's shared ones), the parent's stay.
+/// A worker's own channels, made before it starts: the child's ends go to
+/// the worker (with the pool's shared ones), the parent's stay.
 struct WorkerPipes {
   std::pair<Fd, Fd> setup = make_pipe();
   std::pair<Fd, Fd> results = make_pipe(worker_pipe_capacity);
+  ReplyRing replies = ReplyRing::create(reply_ring_bytes);
 
   [[nodiscard]] WorkerFds child(const CallPipe& calls) const noexcept {
-    return {setup.first.get(), calls.read.get(), calls.token_read.get(),
-            calls.token_write.get(), results.second.get()};
+    return {setup.first.get(),
+            calls.read.get(),
+            calls.token_read.get(),
+            calls.token_write.get(),
+            results.second.get(),
+            calls.ring.fd(),
+            replies.fd()};
   }
   WorkerProcess parent(pid_t pid) && {
-    return {pid, std::move(setup.second), std::move(results.first)};
+    return {pid, std::move(setup.second), std::move(results.first),
+            std::move(replies)};
   }
 };
 
@@ -151,7 +168,7 @@ inline WorkerProcess fork_worker(const CallPipe& calls) {
 
 /// Where a spawned worker finds its descriptors: 3, 4, ... in `WorkerFds`
 /// order.
-inline constexpr WorkerFds spawned_fds{3, 4, 5, 6, 7};
+inline constexpr WorkerFds spawned_fds{3, 4, 5, 6, 7, 8, 9};
 
 /// spawn: posix_spawn of /proc/self/exe with the worker's descriptors as
 /// `spawned_fds`; `worker_main` in the new program's main() recognises the
@@ -402,7 +419,7 @@ private:
       }
       std::memcpy(received.data(), CMSG_DATA(c), sizeof received);
       const WorkerFds worker{received[0], received[1], received[2], received[3],
-                             received[4]};
+                             received[4], received[5], received[6]};
       const pid_t server = ::getpid();
       const pid_t pid = ::fork();
       if (pid == 0) {

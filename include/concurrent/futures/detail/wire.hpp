@@ -25,6 +25,7 @@ enum class Message : std::uint8_t {
   ready = 10,       // worker -> parent: initializer done, taking tasks
   init_failed = 11, // worker -> parent: exception record; then it exits
   result = 12,      // worker -> parent: id, ok, result bytes or exception
+  wakeup = 13,      // worker -> parent: results wait in shared memory
 };
 
 /// How a worker runs one kind of call (one callable type with one list of

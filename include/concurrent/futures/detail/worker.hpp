@@ -1,16 +1,19 @@
 #pragma once
-// A worker process's side of the process pool: read a task, run it, send
-// back its result, until the pool closes the pipe. Runs in a fresh process
-// (forked or spawned); it touches nothing of the pool's parent-side state.
+// A worker process's side of the process pool: take a call, run it, send
+// back its result, until the pool closes the ring of calls. Runs in a fresh
+// process (forked or spawned); it touches nothing of the pool's parent-side
+// state.
 //
 // First frame from the pool, on the worker's own pipe: the setup (an
 // optional initializer call, and how many tasks to run before exiting, 0 for
-// no limit). Then call frames, [id, encoded call], from the pipe every
-// worker of the pool shares. Replies, on the worker's own pipe: `ready` once
-// initialised (or `init_failed` with an exception record), then one `result`
-// per call: [id, ok, bytes or exception record].
+// no limit). Then calls, [id, encoded call], from the ring every worker of
+// the pool shares (a large one from the pipe they share). Replies, on the
+// worker's own pipe: `ready` once initialised (or `init_failed` with an
+// exception record); then one `result` per call, [id, ok, bytes or
+// exception record], in the worker's own reply ring when it fits there.
 
 #include <concurrent/futures/detail/pipe_channel.hpp>
+#include <concurrent/futures/detail/shared_ring.hpp>
 #include <concurrent/futures/detail/spin.hpp>
 #include <concurrent/futures/detail/wire.hpp>
 #include <concurrent/futures/serialization.hpp>
@@ -22,8 +25,8 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include <poll.h>
 #include <unistd.h>
 
 namespace concurrent::futures::detail {
@@ -39,17 +42,19 @@ inline std::string reply_head(Message kind, std::uint64_t id, bool ok) {
 }
 
 /// The descriptors of a worker, in the order a spawned worker finds them
-/// (from 3). `calls` and the token pipe are shared by every worker of the
-/// pool; `setup` and `results` are the worker's own.
+/// (from 3). `calls`, the token pipe and `call_ring` are shared by every
+/// worker of the pool; `setup`, `results` and `replies` are the worker's own.
 struct WorkerFds {
   int setup;     // the pool's one setup frame to this worker
-  int calls;     // every call, for whichever worker takes it first
+  int calls;     // calls too large for the ring, for whoever takes their note
   int token_in;  // the read lock on `calls`: one byte, held by one worker
   int token_out; // where the holder puts the byte back
-  int results;   // replies to the pool
+  int results;   // replies to the pool that do not fit `replies`; wake-ups
+  int call_ring; // every call (or a note that it is in `calls`)
+  int replies;   // results to the pool, in shared memory
 
-  [[nodiscard]] std::array<int, 5> all() const noexcept {
-    return {setup, calls, token_in, token_out, results};
+  [[nodiscard]] std::array<int, 7> all() const noexcept {
+    return {setup, calls, token_in, token_out, results, call_ring, replies};
   }
 };
 
@@ -70,17 +75,11 @@ inline bool read_exactly(int fd, void* into, std::size_t size) noexcept {
   return true;
 }
 
-/// Takes the next call from the pipe all workers share; nothing once the
-/// pool has closed it. Only the worker that holds the token reads, and it
-/// reads exactly one frame, so calls are taken whole and in the order the
-/// pool wrote them (Python's call queue and its read lock).
-inline std::optional<std::string> take_call(const WorkerFds& fds) {
-  // A call is often on its way: look for one for a moment before blocking,
-  // since a wake-up costs more than a short task.
-  spin_until([&] {
-    pollfd p{fds.calls, POLLIN, 0};
-    return ::poll(&p, 1, 0) != 0;
-  });
+/// Reads a call that was too large for the ring from the pipe all workers
+/// share. Only the worker that holds the token reads, and it reads exactly
+/// one frame, so calls are taken whole (Python's call queue and its read
+/// lock). False at the end of the pipe.
+inline bool read_piped_call(const WorkerFds& fds, std::string& frame) {
   char token = 0;
   if (!read_exactly(fds.token_in, &token, 1)) {
     ::_exit(4); // the pool holds the other end: this cannot happen
@@ -92,17 +91,44 @@ inline std::optional<std::string> take_call(const WorkerFds& fds) {
   FrameHeader size = 0;
   if (!read_exactly(fds.calls, &size, sizeof size)) {
     give_back(); // end of file: the others must see it too
-    return std::nullopt;
+    return false;
   }
   if (size > max_frame_size) {
     ::_exit(4); // unreadable: dying breaks the pool
   }
-  std::string frame(size, '\0');
+  frame.assign(size, '\0');
   if (!read_exactly(fds.calls, frame.data(), size)) {
     ::_exit(4); // the pool never closes the pipe inside a frame
   }
   give_back();
-  return frame;
+  return true;
+}
+
+/// Takes the next call into `frame`, in the order the pool wrote them;
+/// false once the pool has closed the ring (or the pipe) of calls. A call
+/// is often on its way: it looks for one for a moment before sleeping,
+/// since a wake-up costs more than a short task.
+inline bool take_call(const WorkerFds& fds, CallRing& ring,
+                      std::string& frame) {
+  switch (ring.take(frame, [](auto&& ready) { return spin_until(ready); })) {
+  case CallRing::Take::call:
+    return true;
+  case CallRing::Take::in_pipe:
+    return read_piped_call(fds, frame);
+  default:
+    return false;
+  }
+}
+
+/// Sends a reply through shared memory when it fits (waking the pool if it
+/// sleeps), else through the pipe. False if the pool has gone.
+inline bool send_reply(const WorkerFds& fds, ReplyRing& replies,
+                       std::string_view head, std::string_view body) {
+  if (!replies.try_push(head, body)) {
+    return write_frame(fds.results, head, body);
+  }
+  return !replies.reader_sleeps() ||
+         write_frame(fds.results, reply_head(Message::wakeup, 0, true));
 }
 
 [[noreturn]] inline void worker_loop(const WorkerFds& fds) noexcept {
@@ -128,18 +154,23 @@ inline std::optional<std::string> take_call(const WorkerFds& fds) {
         ::_exit(3);
       }
     }
+    std::optional<CallRing> calls = CallRing::open(fds.call_ring);
+    std::optional<ReplyRing> replies = ReplyRing::open(fds.replies);
+    if (!calls || !replies) {
+      ::_exit(4); // not the pool's memory: dying breaks the pool
+    }
     if (!write_frame(fds.results, reply_head(Message::ready, 0, true))) {
       ::_exit(0);
     }
+    std::string task;
     for (std::uint64_t done = 0; max_tasks == 0 || done < max_tasks; ++done) {
-      const std::optional<std::string> task = take_call(fds);
-      if (!task) {
-        ::_exit(0); // the pool closed the pipe: shut down
+      if (!take_call(fds, *calls, task)) {
+        ::_exit(0); // the pool closed the ring of calls: shut down
       }
-      InputArchive header(*task);
+      InputArchive header(task);
       const std::uint64_t id = header.read_size();
       const std::string_view call =
-          std::string_view(*task).substr(task->size() - header.remaining());
+          std::string_view(task).substr(task.size() - header.remaining());
       OutputArchive result;
       bool ok = true;
       try {
@@ -149,8 +180,8 @@ inline std::optional<std::string> take_call(const WorkerFds& fds) {
         result = OutputArchive();
         encode_exception(result, std::current_exception());
       }
-      if (!write_frame(fds.results, reply_head(Message::result, id, ok),
-                       result.bytes())) {
+      if (!send_reply(fds, *replies, reply_head(Message::result, id, ok),
+                      result.bytes())) {
         ::_exit(0);
       }
     }
