@@ -67,12 +67,15 @@ public:
     }
     return SharedMemory(std::move(fd), size);
   }
-  /// The memory behind `fd`, all of it; nothing if it cannot be mapped.
-  /// Closes `fd`: a worker needs the mapping, not the descriptor.
-  static std::optional<SharedMemory> open(int fd) noexcept {
+  /// The memory behind `fd`, all of it; nothing if it cannot be mapped or
+  /// is smaller than `at_least`. Closes `fd`: a worker needs the mapping,
+  /// not the descriptor.
+  static std::optional<SharedMemory> open(int fd,
+                                          std::size_t at_least) noexcept {
     struct stat info {};
     Fd owned(fd);
-    if (::fstat(fd, &info) != 0 || info.st_size <= 0) {
+    if (::fstat(fd, &info) != 0 || info.st_size <= 0 ||
+        static_cast<std::size_t>(info.st_size) < at_least) {
       return std::nullopt;
     }
     try {
@@ -149,8 +152,8 @@ public:
 
   /// A worker's view of the ring behind `fd`; nothing if it is not one.
   static std::optional<CallRing> open(int fd) noexcept {
-    std::optional<SharedMemory> memory = SharedMemory::open(fd);
-    if (!memory || memory->size() < sizeof(Header)) {
+    std::optional<SharedMemory> memory = SharedMemory::open(fd, sizeof(Header));
+    if (!memory) {
       return std::nullopt;
     }
     CallRing ring(std::move(*memory));
@@ -355,8 +358,8 @@ public:
     return ring;
   }
   static std::optional<ReplyRing> open(int fd) noexcept {
-    std::optional<SharedMemory> memory = SharedMemory::open(fd);
-    if (!memory || memory->size() < sizeof(Header)) {
+    std::optional<SharedMemory> memory = SharedMemory::open(fd, sizeof(Header));
+    if (!memory) {
       return std::nullopt;
     }
     ReplyRing ring(std::move(*memory));
