@@ -15,12 +15,14 @@
 
 #include <concurrent/futures/detail/pipe_channel.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <new>
 #include <optional>
 #include <string>
