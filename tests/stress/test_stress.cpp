@@ -9,6 +9,7 @@
 #include <concurrent/futures.hpp>
 #include <concurrent/futures/detail/shared_ring.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>

@@ -94,11 +94,12 @@ inline void worker_main(int argc, char** argv) {
 }
 
 /// A pool of at most `max_workers` processes. The callable, the arguments
-/// and the result cross by value through pipes (see `cf::transferable`); a
-/// call's exception comes back as the same type for the standard exceptions
-/// and this library's errors, else as `ExecutionFailed` naming its type. A
-/// worker that dies breaks the pool: every pending future gets
-/// `BrokenProcessPool`; nothing hangs; no worker outlives the pool's process.
+/// and the result cross by value, through shared memory or pipes (see
+/// `cf::transferable`); a call's exception comes back as the same type for
+/// the standard exceptions and this library's errors, else as
+/// `ExecutionFailed` naming its type. A worker that dies breaks the pool:
+/// every pending future gets `BrokenProcessPool`; nothing hangs; no worker
+/// outlives the pool's process.
 ///
 /// \code
 ///   cf::ProcessPoolExecutor pool;
@@ -448,7 +449,7 @@ private:
   }
 
   // CPython's `_ExecutorManagerThread`: the only thread that talks to the
-  // workers. It writes calls to the pipe all workers take them from,
+  // workers. It hands calls to the queue all workers take them from,
   // collects results, notices deaths, and starts and stops processes.
   void manage() {
     sigset_t pipe_signal;
@@ -781,8 +782,8 @@ private:
         ++it;
         continue;
       }
-      // It may exit cleanly after its quota of calls, or at the end of the
-      // pipe of calls; anything else breaks the pool.
+      // It may exit cleanly after its quota of calls, or once the queue of
+      // calls is closed; anything else breaks the pool.
       const bool expected = WIFEXITED(*status) && WEXITSTATUS(*status) == 0 &&
                             w.ready && (quota_done(w) || !calls_.write);
       if (!expected && broken_now().empty()) {

@@ -7,7 +7,7 @@
 // token pipe (see `take_call`); and nothing else of the parent's
 // descriptors. No worker outlives its parent: each asks the kernel to kill
 // it when its parent dies (PR_SET_PDEATHSIG) and exits when the pool closes
-// the pipe of calls.
+// the queue of calls.
 
 #include <concurrent/futures/detail/code_address.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
