@@ -169,7 +169,6 @@ public:
   }
 
   [[nodiscard]] int fd() const noexcept { return memory_.fd(); }
-  [[nodiscard]] explicit operator bool() const noexcept { return slots_ != 0; }
   [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
 
   // ---- the pool's side (one thread)
@@ -375,9 +374,6 @@ public:
   }
 
   [[nodiscard]] int fd() const noexcept { return memory_.fd(); }
-  [[nodiscard]] explicit operator bool() const noexcept {
-    return capacity_ != 0;
-  }
 
   // ---- the worker's side
 
