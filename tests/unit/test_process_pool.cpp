@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <random>
@@ -93,6 +94,32 @@ int open_fds() {
     ++n;
   }
   return n;
+}
+
+/// Puts a record larger than any ring at the head of this worker's ring of
+/// replies, ahead of its reply: the pool must refuse it rather than read
+/// past the ring. Offsets are `detail::ReplyRing`'s layout: the capacity,
+/// `written` on the next cache line, `read` on the one after, records from
+/// the fourth. -1 if this worker maps no ring of replies.
+int corrupt_reply_ring() {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("memfd:cf-results") == std::string::npos) {
+      continue;
+    }
+    auto* base = reinterpret_cast<unsigned char*>(
+        static_cast<std::uintptr_t>(std::stoull(line, nullptr, 16)));
+    std::uint64_t capacity = 0;
+    std::memcpy(&capacity, base, sizeof capacity);
+    auto& written = *reinterpret_cast<std::atomic<std::uint64_t>*>(base + 64);
+    auto& read = *reinterpret_cast<std::atomic<std::uint64_t>*>(base + 128);
+    const std::uint64_t at = read.load();
+    const std::uint64_t huge = std::uint64_t{1} << 40;
+    std::memcpy(base + 192 + (at & (capacity - 1)), &huge, sizeof huge);
+    written.store(at + sizeof huge);
+    return 1;
+  }
+  return -1;
 }
 
 /// Writes `bytes` into this worker's results pipe, ahead of the reply: the
@@ -340,6 +367,25 @@ TEST_CASE("a worker's unreadable reply breaks the pool instead of hanging or "
     broken = e.what();
   }
   CHECK(broken.find(garbage.expected) != std::string::npos);
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
+}
+
+TEST_CASE("a record larger than its ring of replies breaks the pool instead "
+          "of being read past the ring",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  // One worker: every ring of replies this worker maps is its own.
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  std::string broken;
+  try {
+    const int found = pool.submit(corrupt_reply_ring).result(test::hang_guard);
+    FAIL((found < 0 ? "the worker maps no ring of replies"
+                    : "the pool answered past an unreadable record"));
+  } catch (const cf::BrokenProcessPool& e) {
+    broken = e.what();
+  }
+  CHECK(broken.find("larger than its ring of replies") != std::string::npos);
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
 

@@ -595,7 +595,7 @@ private:
   // polls for a moment first: a wake-up costs more than a short task, and
   // on a busy machine spin_until gives up at once.
   void wait_for_io(std::vector<Worker>& workers, bool just_answered) {
-    bool expecting = just_answered || !in_flight_.empty();
+    const bool expecting = just_answered || !in_flight_.empty();
     std::vector<pollfd> fds;
     fds.push_back({wake_read_.get(), POLLIN, 0});
     if (server_) {
@@ -635,12 +635,12 @@ private:
     // seen without a system call. Pipes (large results, exits, the fork
     // server) wait for the poll that follows.
     const bool busy =
-        (expecting && detail::spin_until([&] {
-           return replies_waiting() || woken_.load(std::memory_order_relaxed);
-         })) ||
-        replies_waiting();
+        expecting && detail::spin_until([&] {
+          return replies_waiting() || woken_.load(std::memory_order_relaxed);
+        });
     woken_.store(false, std::memory_order_relaxed);
-    // From here a worker that adds a result wakes us through its pipe.
+    // From here a worker that adds a result wakes us through its pipe (a
+    // result already there keeps us awake).
     const bool sleeps =
         !busy && std::all_of(workers.begin(), workers.end(), [](Worker& w) {
           return w.process.replies.sleep_unless_record();
