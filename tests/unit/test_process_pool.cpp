@@ -20,8 +20,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <list>
 #include <map>
 #include <numeric>
 #include <random>
@@ -767,6 +769,68 @@ TEST_CASE("a chunked map() over many hand-overs runs every chunk once, in "
   CHECK_THROWS_AS(
       pool.map([](int x) { return x; }, xs, cf::MapOptions{.chunksize = 3}),
       std::runtime_error);
+}
+
+// Copying one with value 13 throws: an input element that cannot be read.
+struct CopyFailsAt13 {
+  int value = 0;
+  CopyFailsAt13() = default;
+  explicit CopyFailsAt13(int v) : value(v) {}
+  CopyFailsAt13(const CopyFailsAt13& other) : value(other.value) {
+    if (value == 13) {
+      throw std::length_error("element 13 cannot be copied");
+    }
+  }
+  CopyFailsAt13& operator=(const CopyFailsAt13&) = default;
+  template <class Archive> void serialize(Archive& ar) { ar(value); }
+};
+
+TEST_CASE("a chunked map() reads ranges of every kind in step, stopping at "
+          "the shortest mid-chunk; an element that cannot be copied throws",
+          "[process_pool][map]") {
+  cf::ProcessPoolExecutor pool(2);
+  const auto sum3 = [](int a, long b, int c) {
+    return a + static_cast<int>(b) + c;
+  };
+  std::vector<int> xs(40);
+  std::iota(xs.begin(), xs.end(), 0);
+  const std::deque<long> ys(xs.begin(), xs.begin() + 31); // the shortest
+  const std::list<int> zs(xs.begin(), xs.end());          // read one by one
+  const auto collect = [](auto&& results) {
+    std::vector<int> out;
+    for (int r : results) {
+      out.push_back(r);
+    }
+    return out;
+  };
+  std::vector<int> expected;
+  for (int i = 0; i < 31; ++i) {
+    expected.push_back(3 * i);
+  }
+  for (int chunksize : {1, 4, 31, 64}) {
+    CAPTURE(chunksize);
+    const cf::MapOptions chunks{.chunksize = chunksize};
+    // Random-access ranges only (read a block at a time), then with a list.
+    CHECK(collect(pool.map(sum3, xs, ys, xs, chunks)) == expected);
+    CHECK(collect(pool.map(sum3, zs, ys, xs, chunks)) == expected);
+  }
+  std::vector<int> one_range;
+  for (int r : pool.map([](long y) { return static_cast<int>(y) + 1; }, ys,
+                        cf::MapOptions{.chunksize = 8})) {
+    one_range.push_back(r);
+  }
+  CHECK(one_range.size() == 31);
+  CHECK(one_range.back() == 31);
+
+  std::vector<CopyFailsAt13> fragile;
+  fragile.reserve(20); // never copied here
+  for (int i = 0; i < 20; ++i) {
+    fragile.emplace_back(i);
+  }
+  CHECK_THROWS_AS(pool.map([](CopyFailsAt13 x) { return x.value; }, fragile,
+                           cf::MapOptions{.chunksize = 4}),
+                  std::length_error);
+  CHECK(pool.submit(add, 1, 2).result(test::hang_guard) == 3);
 }
 
 TEST_CASE("a chunked map() whose chunk cannot be encoded in a later "

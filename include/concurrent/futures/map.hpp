@@ -223,7 +223,52 @@ public:
     return take(most, use, std::index_sequence_for<Rs...>{});
   }
 
+  /// The next `most` element tuples (fewer at the end of the shortest) as
+  /// `T`s, stepping past them. If making one throws, that element stays next.
+  template <class T> std::vector<T> take_vector(std::size_t most) {
+    if constexpr ((block_readable<std::remove_reference_t<Rs>> && ...)) {
+      return take_block<T>(most, std::index_sequence_for<Rs...>{});
+    } else {
+      std::vector<T> taken;
+      taken.reserve(std::min<std::size_t>(most, 4096));
+      take(most, [&](auto&&... elements) { taken.emplace_back(elements...); });
+      return taken;
+    }
+  }
+
 private:
+  // Ranges whose length left is known in one step: a block of them is
+  // copied without a bounds check per element, in a loop the compiler can
+  // vectorise (for a map of a million ints, a third of the submitting
+  // thread's time went to that check and the vector's growth test).
+  template <class R>
+  static constexpr bool block_readable =
+      std::ranges::random_access_range<R>&& std::sized_sentinel_for<
+          std::ranges::sentinel_t<R>, std::ranges::iterator_t<R>>;
+
+  template <class T, std::size_t... I>
+  std::vector<T> take_block(std::size_t most, std::index_sequence<I...>) {
+    auto& its = iterators_;
+    const std::size_t n = std::min(
+        {most,
+         static_cast<std::size_t>(std::ranges::end(std::get<I>(ranges_).get()) -
+                                  std::get<I>(its))...});
+    const auto step = [](auto it, std::size_t k) {
+      return it + static_cast<std::iter_difference_t<decltype(it)>>(k);
+    };
+    std::vector<T> taken;
+    if constexpr (sizeof...(I) == 1) {
+      taken.assign(std::get<I>(its)..., step(std::get<I>(its), n)...);
+    } else {
+      taken.reserve(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        taken.emplace_back(*step(std::get<I>(its), k)...);
+      }
+    }
+    ((std::get<I>(its) = step(std::get<I>(its), n)), ...);
+    return taken;
+  }
+
   template <class Use, std::size_t... I>
   std::size_t take(std::size_t most, Use& use, std::index_sequence<I...>) {
     // In locals, the iterators can stay in registers while `use` stores.
@@ -484,11 +529,9 @@ auto map_chunked(Ex& executor, Fn&& fn, const MapOptions& options,
         bool more = true;
         submit_batch(executor, futures, BatchOf::chunks, [&](auto& batch) {
           for (std::size_t i = 0; i < most && more; ++i) {
-            std::vector<Args> chunk;
-            chunk.reserve(std::min<std::size_t>(chunksize, 4096));
-            more = inputs->take(chunksize, [&](auto&&... args) {
-              chunk.emplace_back(args...);
-            }) == chunksize;
+            std::vector<Args> chunk =
+                inputs->template take_vector<Args>(chunksize);
+            more = chunk.size() == chunksize;
             if (chunk.empty()) {
               break;
             }
