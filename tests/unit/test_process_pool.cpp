@@ -809,10 +809,13 @@ TEST_CASE("a chunked map() reads ranges of every kind in step, stopping at "
   }
   for (int chunksize : {1, 4, 31, 64}) {
     CAPTURE(chunksize);
-    const cf::MapOptions chunks{.chunksize = chunksize};
     // Random-access ranges only (read a block at a time), then with a list.
-    CHECK(collect(pool.map(sum3, xs, ys, xs, chunks)) == expected);
-    CHECK(collect(pool.map(sum3, zs, ys, xs, chunks)) == expected);
+    CHECK(collect(pool.map(sum3, xs, ys, xs,
+                           cf::MapOptions{.chunksize = chunksize})) ==
+          expected);
+    CHECK(collect(pool.map(sum3, zs, ys, xs,
+                           cf::MapOptions{.chunksize = chunksize})) ==
+          expected);
   }
   std::vector<int> one_range;
   for (int r : pool.map([](long y) { return static_cast<int>(y) + 1; }, ys,
