@@ -60,6 +60,13 @@ concept transferable = Codec<std::remove_cv_t<T>>::enabled;
 /// Writes values as bytes. User `serialize` members receive it as `ar`.
 class OutputArchive {
 public:
+  OutputArchive() = default;
+  /// Writes over `buffer`, reusing its storage.
+  explicit OutputArchive(std::string buffer) noexcept
+      : bytes_(std::move(buffer)) {
+    bytes_.clear();
+  }
+
   /// Appends each value.
   template <class... Ts>
   requires(transferable<Ts>&&...) OutputArchive&

@@ -92,8 +92,9 @@ public:
 
   /// For pools that run the call in another process: takes the call out as
   /// bytes (a reference to the code that runs it, then the callable and the
-  /// arguments). Throws `SerializationError` if it cannot cross.
-  virtual std::string encode_call() {
+  /// arguments), written over `buffer` (its capacity is reused). Throws
+  /// `SerializationError` if it cannot cross.
+  virtual std::string encode_call(std::string /*buffer*/ = {}) {
     throw SerializationError("this future has no call to send");
   }
 
@@ -436,9 +437,9 @@ public:
     slot_.template emplace<empty>();
   }
 
-  std::string encode_call() override {
+  std::string encode_call(std::string buffer = {}) override {
     if constexpr (crosses) {
-      OutputArchive out;
+      OutputArchive out(std::move(buffer));
       encode_entry(out, task_entry<R, F, Args...>);
       const Call& c = std::get<call>(slot_);
       out(c.fn);
@@ -446,6 +447,7 @@ public:
       slot_.template emplace<empty>(); // the bytes are the call from now on
       return std::move(out).bytes();
     } else {
+      (void)buffer;
       throw SerializationError(
           "cannot send this call to another process: the callable, an "
           "argument or the result is not transferable (callable type " +
