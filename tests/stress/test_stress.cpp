@@ -285,12 +285,13 @@ TEST_CASE("bursts of submits wake enough parked workers, even when a woken "
 TEST_CASE("map()'s batches wake enough workers and race shutdown without "
           "losing a call",
           "[stress]") {
-  // A batch queues up to a hundred calls under one lock and must wake or
-  // start a worker for each that no awake worker will take; a shutdown may
-  // land between two batches, which fails map() and cancels what it queued.
+  // A batch queues up to 128 calls (more in later batches) under one lock and
+  // must wake or start a worker for each that no awake worker will take; a
+  // shutdown may land between two batches, which fails map() and cancels what
+  // it queued.
   std::mt19937 random(11);
   for (int rep = 0; rep < repetitions(500); ++rep) {
-    const auto n = static_cast<std::size_t>(1 + random() % 300);
+    const auto n = static_cast<std::size_t>(1 + random() % 1000); // 1-4 batches
     const std::vector<int> xs(n, 1);
     cf::ThreadPoolExecutor pool(4);
     const bool cancel = rep % 2 == 0;
