@@ -98,12 +98,14 @@ int open_fds() {
   return n;
 }
 
-/// Puts a record larger than any ring at the head of this worker's ring of
-/// replies, ahead of its reply: the pool must refuse it rather than read
-/// past the ring. Offsets are `detail::ReplyRing`'s layout: the capacity,
+/// Puts a record no writer of ours writes at the head of this worker's ring
+/// of replies, ahead of its reply: one larger than any ring (`skip` false),
+/// or a mark that skips to the ring's end past what was written (`skip`
+/// true). The pool must refuse it rather than read past the ring or what
+/// was written. Offsets are `detail::ReplyRing`'s layout: the capacity,
 /// `written` on the next cache line, `read` on the one after, records from
 /// the fourth. -1 if this worker maps no ring of replies.
-int corrupt_reply_ring() {
+int corrupt_reply_ring(bool skip) {
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {
     if (line.find("memfd:cf-results") == std::string::npos) {
@@ -116,9 +118,10 @@ int corrupt_reply_ring() {
     auto& written = *reinterpret_cast<std::atomic<std::uint64_t>*>(base + 64);
     auto& read = *reinterpret_cast<std::atomic<std::uint64_t>*>(base + 128);
     const std::uint64_t at = read.load();
-    const std::uint64_t huge = std::uint64_t{1} << 40;
-    std::memcpy(base + 192 + (at & (capacity - 1)), &huge, sizeof huge);
-    written.store(at + sizeof huge);
+    const std::uint64_t size =
+        skip ? ~std::uint64_t{0} : std::uint64_t{1} << 40;
+    std::memcpy(base + 192 + (at & (capacity - 1)), &size, sizeof size);
+    written.store(at + sizeof size);
     return 1;
   }
   return -1;
@@ -372,22 +375,24 @@ TEST_CASE("a worker's unreadable reply breaks the pool instead of hanging or "
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
 
-TEST_CASE("a record larger than its ring of replies breaks the pool instead "
-          "of being read past the ring",
+TEST_CASE("a record that does not fit its ring of replies breaks the pool "
+          "instead of being read past the ring or what was written",
           "[process_pool][faults]") {
   const auto method = any_method();
-  INFO(method_name(method));
+  const bool skip = GENERATE(false, true);
+  INFO(method_name(method) << (skip ? ": skip mark" : ": huge record"));
   // One worker: every ring of replies this worker maps is its own.
   cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
   std::string broken;
   try {
-    const int found = pool.submit(corrupt_reply_ring).result(test::hang_guard);
+    const int found =
+        pool.submit(corrupt_reply_ring, skip).result(test::hang_guard);
     FAIL((found < 0 ? "the worker maps no ring of replies"
                     : "the pool answered past an unreadable record"));
   } catch (const cf::BrokenProcessPool& e) {
     broken = e.what();
   }
-  CHECK(broken.find("larger than its ring of replies") != std::string::npos);
+  CHECK(broken.find("does not fit its ring of replies") != std::string::npos);
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
 }
 

@@ -760,8 +760,8 @@ private:
           handle_frame(w, reply, workers);
           any = true;
         })) {
-      break_pool(workers, "a worker sent an unreadable reply: a record "
-                          "larger than its ring of replies");
+      break_pool(workers, "a worker sent an unreadable reply: a record that "
+                          "does not fit its ring of replies");
       status = detail::FrameReader::Status::closed;
     }
     if (w.reader.corrupt()) {

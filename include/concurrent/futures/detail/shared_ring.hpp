@@ -428,6 +428,9 @@ public:
       std::uint64_t size = 0;
       std::memcpy(&size, at(offset), sizeof size);
       if (size == skip_mark) {
+        if (capacity_ - offset > written - read) {
+          return false; // skips past what was written
+        }
         read += capacity_ - offset;
         continue;
       }
