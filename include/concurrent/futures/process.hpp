@@ -214,20 +214,17 @@ protected:
   // with at most one wake-up of the manager.
   void enqueue_all(std::vector<detail::StateBase::Ptr>& tasks,
                    detail::BatchOf kind) override {
-    const bool chunks = kind == detail::BatchOf::chunks;
-    std::vector<std::string> spare(tasks.size());
+    std::vector<Job> jobs(tasks.size());
     {
       std::lock_guard lock(mutex_);
-      for (std::string& buffer : spare) {
-        buffer = pop_spare_call();
+      for (Job& job : jobs) {
+        job.call = pop_spare_call();
       }
     }
-    std::vector<Job> jobs;
-    jobs.reserve(tasks.size());
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      auto& task = tasks[i];
-      std::string call = task->encode_call(std::move(spare[i]));
-      jobs.push_back({std::move(task), std::move(call), chunks});
+      jobs[i].call = tasks[i]->encode_call(std::move(jobs[i].call));
+      jobs[i].task = std::move(tasks[i]);
+      jobs[i].chunk = kind == detail::BatchOf::chunks;
     }
     admit(jobs);
   }

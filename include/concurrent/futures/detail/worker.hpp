@@ -131,6 +131,9 @@ inline bool send_reply(const WorkerFds& fds, ReplyRing& replies,
          write_frame(fds.results, reply_head(Message::wakeup, 0, true));
 }
 
+/// A worker encodes each result into the last one's buffer up to this size.
+inline constexpr std::size_t kept_reply_bytes = std::size_t{1} << 16;
+
 [[noreturn]] inline void worker_loop(const WorkerFds& fds) noexcept {
   try {
     FrameReader reader;
@@ -163,6 +166,7 @@ inline bool send_reply(const WorkerFds& fds, ReplyRing& replies,
       ::_exit(0);
     }
     std::string task;
+    std::string reply; // the last result's buffer, reused if not too large
     for (std::uint64_t done = 0; max_tasks == 0 || done < max_tasks; ++done) {
       if (!take_call(fds, *calls, task)) {
         ::_exit(0); // the pool closed the ring of calls: shut down
@@ -171,18 +175,22 @@ inline bool send_reply(const WorkerFds& fds, ReplyRing& replies,
       const std::uint64_t id = header.read_size();
       const std::string_view call =
           std::string_view(task).substr(task.size() - header.remaining());
-      OutputArchive result;
+      OutputArchive result(std::move(reply));
       bool ok = true;
       try {
         run_encoded(call, result);
       } catch (...) {
         ok = false;
-        result = OutputArchive();
+        result = OutputArchive(std::move(result).bytes());
         encode_exception(result, std::current_exception());
       }
       if (!send_reply(fds, *replies, reply_head(Message::result, id, ok),
                       result.bytes())) {
         ::_exit(0);
+      }
+      reply = std::move(result).bytes();
+      if (reply.capacity() > kept_reply_bytes) {
+        reply = std::string(); // a large result's memory goes back at once
       }
     }
     ::_exit(0); // max_tasks_per_child reached: the pool starts a fresh one
