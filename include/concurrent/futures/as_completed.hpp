@@ -10,7 +10,6 @@
 #include <concurrent/futures/future.hpp>
 #include <concurrent/futures/wait.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <initializer_list>
 #include <iterator>

@@ -8,7 +8,6 @@
 #include <concurrent/futures/detail/shared_state.hpp>
 #include <concurrent/futures/errors.hpp>
 
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>

@@ -11,7 +11,6 @@
 #include <concurrent/futures/serialization.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>

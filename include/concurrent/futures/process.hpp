@@ -9,6 +9,7 @@
 #endif
 
 #include <concurrent/futures/call.hpp>
+#include <concurrent/futures/detail/deadline.hpp>
 #include <concurrent/futures/detail/pipe_channel.hpp>
 #include <concurrent/futures/detail/posix.hpp>
 #include <concurrent/futures/detail/shared_state.hpp>
@@ -22,7 +23,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>

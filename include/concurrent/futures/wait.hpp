@@ -7,7 +7,6 @@
 #include <concurrent/futures/detail/waiters.hpp>
 #include <concurrent/futures/future.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <initializer_list>
 #include <optional>

@@ -6,7 +6,8 @@
 // same on every CPU; past it, or when the machine is busy, the waiter parks
 // as before.
 
-#include <chrono>
+#include <concurrent/futures/detail/deadline.hpp>
+
 #include <thread>
 
 namespace concurrent::futures::detail {
