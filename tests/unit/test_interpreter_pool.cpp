@@ -78,7 +78,7 @@ TEST_CASE("an interpreter pool is a thread pool", "[interpreter_pool]") {
   CHECK_THROWS_AS(cf::InterpreterPoolExecutor(0), std::invalid_argument);
 }
 
-TEST_CASE("arguments and results are copies; calls that cannot be copied "
+TEST_CASE("arguments and results are copies, and calls that cannot be copied "
           "fail at submit",
           "[interpreter_pool]") {
   cf::InterpreterPoolExecutor pool(2);
@@ -167,7 +167,7 @@ TEST_CASE("a throwing initializer breaks the pool with BrokenInterpreterPool",
 }
 
 TEST_CASE("a known exception comes back as its type with ExecutionFailed "
-          "nested; others as ExecutionFailed",
+          "nested, others as ExecutionFailed",
           "[interpreter_pool]") {
   cf::InterpreterPoolExecutor pool(1);
   try {

@@ -749,7 +749,7 @@ TEST_CASE("map() with chunksize sends calls in chunks and yields results "
 }
 
 TEST_CASE("a chunked map() over many hand-overs runs every chunk once, in "
-          "order; one whose input throws midway rethrows it",
+          "order, and one whose input throws midway rethrows it",
           "[process_pool][map]") {
   cf::ProcessPoolExecutor pool(2);
   // 300 chunks of 3: chunks go to the pool 128 at a time.
@@ -791,7 +791,7 @@ struct CopyFailsAt13 {
 };
 
 TEST_CASE("a chunked map() reads ranges of every kind in step, stopping at "
-          "the shortest mid-chunk; an element that cannot be copied throws",
+          "the shortest mid-chunk, and an element that cannot be copied throws",
           "[process_pool][map]") {
   cf::ProcessPoolExecutor pool(2);
   const auto sum3 = [](int a, long b, int c) {
