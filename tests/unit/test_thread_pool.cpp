@@ -223,6 +223,48 @@ TEST_CASE("the callable and its arguments are released once the call has run",
   CHECK(shared.use_count() == 1); // while the future still lives
 }
 
+namespace {
+
+// Counts its live copies: a call's slot holds the callable, its arguments,
+// then its result or exception, and must destroy each exactly once.
+struct Counted {
+  static inline std::atomic<int> live{0};
+  int value = 0;
+  explicit Counted(int v) : value(v) { ++live; }
+  Counted(const Counted& other) : value(other.value) { ++live; }
+  Counted(Counted&& other) noexcept : value(other.value) { ++live; }
+  Counted& operator=(const Counted&) = default;
+  ~Counted() { --live; }
+};
+
+} // namespace
+
+TEST_CASE("whatever its outcome, every object a call held is destroyed once",
+          "[thread_pool]") {
+  {
+    cf::ThreadPoolExecutor pool(1);
+    test::Event release;
+    auto blocker = pool.submit([&release] { release.wait(); });
+    auto value = pool.submit(
+        [c = Counted(1)](Counted arg) { return Counted(c.value + arg.value); },
+        Counted(2));
+    auto error = pool.submit(
+        [c = Counted(3)](Counted) -> Counted { throw std::runtime_error("x"); },
+        Counted(4));
+    auto cancelled =
+        pool.submit([c = Counted(5)](Counted arg) { return arg; }, Counted(6));
+    auto unread = pool.submit([c = Counted(7)] { return Counted(c.value); });
+    CHECK(cancelled.cancel());
+    CHECK(Counted::live > 0);
+    release.set();
+    CHECK(value.result(test::hang_guard).value == 3);
+    CHECK_THROWS_AS(error.result(test::hang_guard), std::runtime_error);
+    CHECK(cf::wait(std::vector{unread}, test::hang_guard).not_done.empty());
+    CHECK(Counted::live == 2); // the results held by `value` and `unread`
+  }
+  CHECK(Counted::live == 0);
+}
+
 TEST_CASE("a thread pool's call may throw any type, and its future holds "
           "that very exception",
           "[thread_pool]") {

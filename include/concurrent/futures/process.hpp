@@ -429,8 +429,7 @@ private:
   }
 
   static void fail(const detail::StateBase::Ptr& task, std::exception_ptr e) {
-    task->try_finish(
-        task, [] {}, std::move(e));
+    task->try_fail(task, std::move(e));
     task->run(task); // releases what is left of the call
   }
 
@@ -816,8 +815,7 @@ private:
           task->publish_encoded(task, body);
         } else {
           InputArchive record(body);
-          task->try_finish(
-              task, [] {}, detail::decode_exception(record));
+          task->try_fail(task, detail::decode_exception(record));
         }
         return;
       }

@@ -280,8 +280,7 @@ private:
     }
     const auto error = broken_error(reason);
     for (auto& task : pending) {
-      task->try_finish(
-          task, [] {}, error);
+      task->try_fail(task, error);
       task->run(task); // already done: just releases the call
     }
   }

@@ -27,7 +27,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace concurrent::futures::detail {
@@ -191,6 +190,12 @@ public:
     return true;
   }
 
+  /// Completes the future with `error`; false if it was done.
+  bool try_fail(const Ptr& self, std::exception_ptr error) {
+    return try_finish(
+        self, [] {}, std::move(error));
+  }
+
   template <class Store>
   void finish(const Ptr& self, Store&& store, std::exception_ptr error) {
     if (!try_finish(self, std::forward<Store>(store), std::move(error))) {
@@ -349,8 +354,27 @@ public:
   const T& value() const { return *value_; }
   T& value() { return *value_; }
 
-protected:
-  void store(T&& value) { value_.emplace(std::move(value)); }
+  /// Completes the future with `value`; false if it was done.
+  bool try_set_value(const Ptr& self, T&& value) {
+    return try_finish(
+        self, [&] { value_.emplace(std::move(value)); }, nullptr);
+  }
+
+  // Here rather than in TaskState, like try_set_value: both depend only on
+  // the result's type, so every callable returning a T shares one copy.
+  void publish_encoded(const Ptr& self,
+                       std::string_view result) noexcept override {
+    if constexpr (transferable<T>) { // otherwise no call of this kind crosses
+      try {
+        try_set_value(self, deserialize<T>(result));
+      } catch (...) {
+        try_fail(self, std::current_exception());
+      }
+    } else {
+      (void)self;
+      (void)result;
+    }
+  }
 
 private:
   std::optional<T> value_;
@@ -362,6 +386,21 @@ public:
     finish(
         self, [] {}, nullptr);
   }
+
+  bool try_set_value(const Ptr& self) {
+    return try_finish(
+        self, [] {}, nullptr);
+  }
+
+  void publish_encoded(const Ptr& self,
+                       std::string_view result) noexcept override {
+    if (result.empty()) {
+      try_set_value(self);
+    } else {
+      try_fail(self, std::make_exception_ptr(SerializationError(
+                         "corrupted result: bytes left over")));
+    }
+  }
 };
 
 /// A state made by `Executor::submit`: it owns the call, then its outcome
@@ -372,79 +411,79 @@ class TaskState final : public SharedState<R> {
 public:
   template <class G, class... A>
   explicit TaskState(G&& fn, A&&... args)
-      : slot_(std::in_place_index<call>, std::forward<G>(fn),
-              std::forward<A>(args)...) {}
+      : call_(std::forward<G>(fn), std::forward<A>(args)...),
+        holds_(Holds::call) {}
+
+  ~TaskState() override { clear(); }
 
   void execute() noexcept override {
-    const bool isolated = slot_.index() == encoded_call;
+    const bool isolated = holds_ == Holds::encoded_call;
     // Not started if cancelled, already failed by a broken pool, or sent
     // to another process (then the call is no longer here).
     if (Status was{};
-        (slot_.index() != call && !isolated) || !this->try_start(was)) {
-      slot_.template emplace<empty>();
+        (holds_ != Holds::call && !isolated) || !this->try_start(was)) {
+      clear();
       return;
     }
     if (isolated) {
-      const Encoded encoded = std::move(std::get<encoded_call>(slot_));
+      const Encoded encoded = take_encoded();
       try {
-        slot_.template emplace<encoded_result>(
-            new Isolated{encoded->run(encoded->bytes), nullptr});
+        hold_encoded(Holds::encoded_result,
+                     new Isolated{encoded->run(encoded->bytes), nullptr});
       } catch (...) {
-        slot_.template emplace<error>(std::current_exception());
+        hold_error(std::current_exception());
       }
       return;
     }
     try {
-      F& fn = std::get<call>(slot_).fn;
-      std::tuple<Args...>& args = std::get<call>(slot_).args;
       if constexpr (std::is_void_v<R>) {
         std::apply(
-            [&](Args&... a) { std::invoke(std::move(fn), std::move(a)...); },
-            args);
-        slot_.template emplace<value>();
+            [&](Args&... a) {
+              std::invoke(std::move(call_.fn), std::move(a)...);
+            },
+            call_.args);
+        clear();
+        std::construct_at(&value_);
       } else {
         R result = std::apply(
             [&](Args&... a) -> R {
-              return std::invoke(std::move(fn), std::move(a)...);
+              return std::invoke(std::move(call_.fn), std::move(a)...);
             },
-            args);
-        slot_.template emplace<value>(std::move(result));
+            call_.args);
+        clear();
+        std::construct_at(&value_, std::move(result));
       }
+      holds_ = Holds::value;
     } catch (...) {
-      slot_.template emplace<error>(std::current_exception());
+      hold_error(std::current_exception());
     }
   }
 
   void publish(const StateBase::Ptr& self) noexcept override {
-    if (slot_.index() == encoded_result) {
-      const Encoded result = std::move(std::get<encoded_result>(slot_));
-      publish_encoded(self, result->bytes);
+    if (holds_ == Holds::encoded_result) {
+      const Encoded result = take_encoded();
+      this->publish_encoded(self, result->bytes);
       return;
     }
-    if (slot_.index() == value) {
-      this->try_finish(
-          self,
-          [&] {
-            if constexpr (!std::is_void_v<R>) {
-              this->store(std::move(std::get<value>(slot_)));
-            }
-          },
-          nullptr);
-    } else if (slot_.index() == error) {
-      this->try_finish(
-          self, [] {}, std::get<error>(slot_));
+    if (holds_ == Holds::value) {
+      if constexpr (std::is_void_v<R>) {
+        this->try_set_value(self);
+      } else {
+        this->try_set_value(self, std::move(value_));
+      }
+    } else if (holds_ == Holds::error) {
+      this->try_fail(self, error_);
     }
-    slot_.template emplace<empty>();
+    clear();
   }
 
   std::string encode_call(std::string buffer = {}) override {
     if constexpr (crosses) {
       OutputArchive out(std::move(buffer));
       encode_entry(out, task_entry<R, F, Args...>);
-      const Call& c = std::get<call>(slot_);
-      out(c.fn);
-      std::apply([&](const Args&... args) { (out(args), ...); }, c.args);
-      slot_.template emplace<empty>(); // the bytes are the call from now on
+      out(call_.fn);
+      std::apply([&](const Args&... args) { (out(args), ...); }, call_.args);
+      clear(); // the bytes are the call from now on
       return std::move(out).bytes();
     } else {
       (void)buffer;
@@ -456,34 +495,7 @@ public:
   }
 
   void isolate(StateBase::IsolatedRunner run) override {
-    slot_.template emplace<encoded_call>(new Isolated{encode_call(), run});
-  }
-
-  void publish_encoded(const StateBase::Ptr& self,
-                       std::string_view result) noexcept override {
-    slot_.template emplace<empty>();
-    if constexpr (crosses) {
-      try {
-        InputArchive in(result);
-        if constexpr (std::is_void_v<R>) {
-          if (!in.at_end()) {
-            throw SerializationError("corrupted result: bytes left over");
-          }
-          this->try_finish(
-              self, [] {}, nullptr);
-        } else {
-          R value = deserialize<R>(result);
-          this->try_finish(
-              self, [&] { this->store(std::move(value)); }, nullptr);
-        }
-      } catch (...) {
-        this->try_finish(
-            self, [] {}, std::current_exception());
-      }
-    } else {
-      (void)self;
-      (void)result;
-    }
+    hold_encoded(Holds::encoded_call, new Isolated{encode_call(), run});
   }
 
 private:
@@ -491,14 +503,6 @@ private:
                                   (transferable<Args> && ...) &&
                                   (std::is_void_v<R> || transferable<R>);
 
-  enum : std::size_t {
-    empty,
-    call,
-    value,
-    error,
-    encoded_call,  // isolate(): the call as bytes, decoded by the worker
-    encoded_result // what run_isolated returned, decoded by publish()
-  };
   // An empty callable or an empty argument list takes no room.
   struct Call {
     template <class G, class... A>
@@ -507,7 +511,8 @@ private:
     [[no_unique_address]] F fn;
     [[no_unique_address]] std::tuple<Args...> args;
   };
-  using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+  struct Nothing {};
+  using Value = std::conditional_t<std::is_void_v<R>, Nothing, R>;
   // Only the interpreter pool needs these; boxed, they cost a queued task
   // eight bytes instead of forty.
   struct Isolated {
@@ -515,9 +520,65 @@ private:
     StateBase::IsolatedRunner run;
   };
   using Encoded = std::unique_ptr<Isolated>;
-  std::variant<std::monostate, Call, Value, std::exception_ptr, Encoded,
-               Encoded>
-      slot_;
+
+  // A tagged union rather than a std::variant: the slot's type is new for
+  // every callable submitted, and a std::variant of it cost each one about
+  // a fifth of its compile time.
+  enum class Holds : unsigned char {
+    nothing,
+    call,
+    value,
+    error,
+    encoded_call,  // isolate(): the call as bytes, decoded by the worker
+    encoded_result // what run_isolated returned, decoded by publish()
+  };
+
+  void clear() noexcept {
+    switch (holds_) {
+    case Holds::nothing:
+      return;
+    case Holds::call:
+      std::destroy_at(&call_);
+      break;
+    case Holds::value:
+      std::destroy_at(&value_);
+      break;
+    case Holds::error:
+      std::destroy_at(&error_);
+      break;
+    case Holds::encoded_call:
+    case Holds::encoded_result:
+      std::destroy_at(&encoded_);
+      break;
+    }
+    holds_ = Holds::nothing;
+  }
+
+  void hold_error(std::exception_ptr error) noexcept {
+    clear();
+    std::construct_at(&error_, std::move(error));
+    holds_ = Holds::error;
+  }
+
+  void hold_encoded(Holds which, Isolated* encoded) noexcept {
+    clear();
+    std::construct_at(&encoded_, encoded);
+    holds_ = which;
+  }
+
+  Encoded take_encoded() noexcept {
+    Encoded encoded = std::move(encoded_);
+    clear();
+    return encoded;
+  }
+
+  union {
+    Call call_;
+    Value value_;
+    std::exception_ptr error_;
+    Encoded encoded_;
+  };
+  Holds holds_;
 };
 
 } // namespace concurrent::futures::detail
