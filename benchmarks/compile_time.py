@@ -2,7 +2,9 @@
 """Compile time of a file that includes <concurrent/futures.hpp> and submits
 one task, against one that includes <future> and <thread> and calls
 std::async: the median of --repetitions compilations of each, and the ratio.
-Also timed: the same task with only <concurrent/futures/thread.hpp>.
+Also timed: the same task with only <concurrent/futures/thread.hpp>, and what
+each further kind of call costs (21 calls of distinct types against one, per
+extra call) for both.
 
   benchmarks/compile_time.py --cxx g++ --include include --flags=-O2
 """
@@ -41,6 +43,9 @@ def main():
         "concurrent_futures": os.path.join(HERE, "compile_time", "with_futures.cpp"),
         "std_async": os.path.join(HERE, "compile_time", "with_async.cpp"),
         "thread_pool_header": os.path.join(HERE, "compile_time", "with_thread_pool.cpp"),
+        "concurrent_futures_21_calls": os.path.join(HERE, "compile_time",
+                                                    "with_futures_21_calls.cpp"),
+        "std_async_21_calls": os.path.join(HERE, "compile_time", "with_async_21_calls.cpp"),
     }
     times = {name: [] for name in sources}
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,8 +55,10 @@ def main():
                 times[name].append(compile_seconds(args.cxx, flags, args.include, source, out))
     medians = {name: statistics.median(t) for name, t in times.items()}
     ratio = medians["concurrent_futures"] / medians["std_async"]
+    per_call = {name: (medians[f"{name}_21_calls"] - medians[name]) / 20
+                for name in ("concurrent_futures", "std_async")}
     result = {"compiler": args.cxx, "flags": args.flags, "repetitions": args.repetitions,
-              "seconds": medians, "ratio": ratio}
+              "seconds": medians, "ratio": ratio, "seconds_per_extra_call": per_call}
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()
@@ -59,7 +66,9 @@ def main():
         print(f"{args.cxx} {args.flags}: concurrent/futures.hpp "
               f"{medians['concurrent_futures']:.2f} s, std::async "
               f"{medians['std_async']:.2f} s, ratio {ratio:.2f} (thread.hpp only "
-              f"{medians['thread_pool_header']:.2f} s)")
+              f"{medians['thread_pool_header']:.2f} s); each further kind of call "
+              f"{per_call['concurrent_futures']:.3f} s against "
+              f"{per_call['std_async']:.3f} s")
 
 
 if __name__ == "__main__":

@@ -204,6 +204,11 @@ def main():
                 "<future> + std::async", s["std_async"], (1.5, True))
         compare(f"Compile time, thread.hpp only ({c['compiler']} {c['flags']})",
                 s.get("thread_pool_header"), "<future> + std::async", s["std_async"])
+        extra = c.get("seconds_per_extra_call")
+        if extra:
+            compare(f"Compile time of each further kind of call ({c['compiler']} "
+                    f"{c['flags']})", extra["concurrent_futures"], "std::async",
+                    extra["std_async"])
 
     print(f"Machine: {os.cpu_count()} × {cpu_model()}, Linux "
           f"{platform.release()}; Python {python['python']}; medians of "
