@@ -4,6 +4,7 @@
 #include "sync.hpp"
 
 #include <concurrent/futures/future.hpp>
+#include <concurrent/futures/serialization.hpp>
 
 #include <memory>
 #include <stdexcept>
@@ -341,4 +342,32 @@ TEST_CASE("the error hierarchy mirrors Python's", "[errors]") {
   CHECK(failed.type_name() == "MyError");
   CHECK(failed.message() == "went wrong");
   CHECK(std::string(failed.what()) == "MyError: went wrong");
+}
+
+TEST_CASE("a result that crossed from a worker completes its state, or fails "
+          "it with SerializationError when its bytes do not decode",
+          "[future]") {
+  using cf::detail::SharedState;
+  const auto fails = [](const auto& state) {
+    REQUIRE(state->failed());
+    CHECK_THROWS_AS(std::rethrow_exception(state->outcome()),
+                    cf::SerializationError);
+  };
+  auto number = std::make_shared<SharedState<int>>();
+  number->publish_encoded(number, cf::serialize(42));
+  REQUIRE(number->outcome() == nullptr);
+  CHECK(number->value() == 42);
+  auto truncated = std::make_shared<SharedState<int>>();
+  truncated->publish_encoded(truncated, "");
+  fails(truncated);
+  auto too_long = std::make_shared<SharedState<int>>();
+  too_long->publish_encoded(too_long, cf::serialize(42) + "x");
+  fails(too_long);
+  auto nothing = std::make_shared<SharedState<void>>();
+  nothing->publish_encoded(nothing, "");
+  CHECK(nothing->status() == cf::detail::Status::finished);
+  CHECK(nothing->outcome() == nullptr);
+  auto not_nothing = std::make_shared<SharedState<void>>();
+  not_nothing->publish_encoded(not_nothing, "x");
+  fails(not_nothing);
 }

@@ -233,7 +233,6 @@ struct Counted {
   explicit Counted(int v) : value(v) { ++live; }
   Counted(const Counted& other) : value(other.value) { ++live; }
   Counted(Counted&& other) noexcept : value(other.value) { ++live; }
-  Counted& operator=(const Counted&) = default;
   ~Counted() { --live; }
 };
 
