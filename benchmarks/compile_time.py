@@ -2,9 +2,11 @@
 """Compile time of a file that includes <concurrent/futures.hpp> and submits
 one task, against one that includes <future> and <thread> and calls
 std::async: the median of --repetitions compilations of each, and the ratio.
-Also timed: the same task with only <concurrent/futures/thread.hpp>, and what
+Also timed: the same task with only <concurrent/futures/thread.hpp>, what
 each further kind of call costs (21 calls of distinct types against one, per
-extra call) for both.
+extra call) for both, and the same task on the pools the runtime benchmarks
+compare against (the textbook std::mutex queue pool; Asio's thread_pool and
+oneTBB's task_group where installed).
 
   benchmarks/compile_time.py --cxx g++ --include include --flags=-O2
 """
@@ -28,6 +30,13 @@ def compile_seconds(cxx, flags, include, source, out):
     return time.perf_counter() - start
 
 
+def has_header(cxx, header):
+    probe = subprocess.run([cxx, "-std=c++20", "-fsyntax-only", "-x", "c++", "-"],
+                           input=f"#include <{header}>\n", text=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return probe.returncode == 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,7 +55,12 @@ def main():
         "concurrent_futures_21_calls": os.path.join(HERE, "compile_time",
                                                     "with_futures_21_calls.cpp"),
         "std_async_21_calls": os.path.join(HERE, "compile_time", "with_async_21_calls.cpp"),
+        "mutex_queue_pool": os.path.join(HERE, "compile_time", "with_mutex_queue_pool.cpp"),
     }
+    for name, header, source in (("asio_thread_pool", "asio/thread_pool.hpp", "with_asio.cpp"),
+                                 ("onetbb_task_group", "tbb/task_group.h", "with_tbb.cpp")):
+        if has_header(args.cxx, header):  # peers are optional, as in the benchmarks
+            sources[name] = os.path.join(HERE, "compile_time", source)
     times = {name: [] for name in sources}
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "probe.o")
@@ -69,6 +83,10 @@ def main():
               f"{medians['thread_pool_header']:.2f} s); each further kind of call "
               f"{per_call['concurrent_futures']:.3f} s against "
               f"{per_call['std_async']:.3f} s")
+        for name in ("mutex_queue_pool", "asio_thread_pool", "onetbb_task_group"):
+            if name in medians:
+                print(f"  {name}: {medians[name]:.2f} s, "
+                      f"{medians[name] / medians['std_async']:.2f}x std::async")
 
 
 if __name__ == "__main__":

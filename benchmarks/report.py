@@ -204,6 +204,13 @@ def main():
                 "<future> + std::async", s["std_async"], (1.5, True))
         compare(f"Compile time, thread.hpp only ({c['compiler']} {c['flags']})",
                 s.get("thread_pool_header"), "<future> + std::async", s["std_async"])
+        # The peers against the same std::async file, so that the ratio column
+        # compares them with us directly.
+        for name, label in (("mutex_queue_pool", "std::mutex queue of packaged_task"),
+                            ("asio_thread_pool", "Asio thread_pool + packaged_task"),
+                            ("onetbb_task_group", "oneTBB task_group, no futures")):
+            compare(f"Compile time, {label} (for reference; {c['compiler']} {c['flags']})",
+                    s.get(name), "<future> + std::async", s["std_async"])
         extra = c.get("seconds_per_extra_call")
         if extra:
             compare(f"Compile time of each further kind of call ({c['compiler']} "
