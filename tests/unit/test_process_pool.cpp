@@ -31,6 +31,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <fcntl.h>
@@ -394,6 +395,65 @@ TEST_CASE("a record that does not fit its ring of replies breaks the pool "
   }
   CHECK(broken.find("does not fit its ring of replies") != std::string::npos);
   CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
+}
+
+TEST_CASE("a failed call's record that does not decode breaks the pool, "
+          "failing that call too instead of leaving it pending",
+          "[process_pool][faults]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  // Two workers, so that the second call (id 2: a pool numbers its calls
+  // from 1) is out, held at the gate, when the first one forges a reply for
+  // it: failed, with an empty exception record.
+  cf::ProcessPoolExecutor pool({.max_workers = 2, .start_method = method});
+  test::ProcessGate gate;
+  auto forging = pool.submit(
+      write_into_results,
+      frame(cf::detail::reply_head(cf::detail::Message::result, 2, false)));
+  auto held = pool.submit(wait_then_pid, gate.path());
+  try {
+    if (forging.result(test::hang_guard) < 0) {
+      WARN("the worker found no results pipe to corrupt: nothing was tested");
+      return;
+    }
+  } catch (const cf::BrokenProcessPool&) {
+    // the forged reply may be read before the forging call's own
+  }
+  CHECK_THROWS_MATCHES(held.result(test::hang_guard), cf::BrokenProcessPool,
+                       test::what_contains("unreadable reply"));
+  CHECK_THROWS_AS(pool.submit(add, 1, 1), cf::BrokenProcessPool);
+}
+
+/// A result that writes part of itself, then fails to encode (in the worker).
+struct HalfEncodable {
+  std::string text;
+  template <class Archive> void serialize(Archive& ar) {
+    ar(text);
+    if constexpr (std::is_same_v<Archive, cf::OutputArchive>) {
+      if (text == "fail") {
+        throw std::length_error("cannot encode " + text);
+      }
+    }
+  }
+};
+
+HalfEncodable half_encodable(std::string text) { return {std::move(text)}; }
+
+TEST_CASE("a result that fails to encode in the worker comes back as its "
+          "exception, and the worker's next result is whole",
+          "[process_pool][errors]") {
+  const auto method = any_method();
+  INFO(method_name(method));
+  // One worker, so the second result is encoded over the first one's buffer,
+  // which still holds the bytes written before the failure.
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .start_method = method});
+  auto failed = pool.submit(half_encodable, std::string("fail"));
+  CHECK_THROWS_AS(failed.result(test::hang_guard), std::length_error);
+  CHECK_THROWS_WITH(failed.result(), "cannot encode fail");
+  CHECK(pool.submit(half_encodable, std::string("whole"))
+            .result(test::hang_guard)
+            .text == "whole");
+  CHECK(pool.submit(add, 2, 3).result(test::hang_guard) == 5);
 }
 
 #if defined(__x86_64__)

@@ -807,6 +807,13 @@ private:
         if (call == in_flight_.end()) {
           throw SerializationError("result for a task that is not running");
         }
+        // Read before the task leaves `in_flight_`: a record that does not
+        // decode breaks the pool, which then fails this task with the rest.
+        std::exception_ptr error;
+        if (!ok) {
+          InputArchive record(body);
+          error = detail::decode_exception(record);
+        }
         detail::StateBase::Ptr task = std::move(call->task);
         in_flight_.erase(call);
         pace_.answered(Clock::now(), max_workers_);
@@ -814,8 +821,7 @@ private:
         if (ok) {
           task->publish_encoded(task, body);
         } else {
-          InputArchive record(body);
-          task->try_fail(task, detail::decode_exception(record));
+          task->try_fail(task, std::move(error));
         }
         return;
       }
